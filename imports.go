@@ -1,0 +1,9 @@
+// Package hubgate is the hubgate API gateway suite for Caddy v2. Importing it
+// (for example with `xcaddy build --with github.com/hubchantier/hubgate`)
+// registers every hubgate module.
+package hubgate
+
+import (
+	// Every module package of the suite; imports_test.go fails when one is missing.
+	_ "github.com/hubchantier/hubgate/modules/hub"
+)

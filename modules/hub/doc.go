@@ -1,0 +1,2 @@
+// Package hub is the hub Caddy app: the state shared by every hubgate handler.
+package hub

@@ -1,0 +1,33 @@
+package httpx
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hubchantier/hubgate/internal/assertion"
+	"github.com/hubchantier/hubgate/internal/problem"
+)
+
+// RequireAssertion guards /api/*: a request must carry a valid gateway
+// assertion (anonymous ones included, for login), else 401. Other paths
+// (JWKS, OAuth2, /internal with its own auth, health) pass unchanged.
+func RequireAssertion(secret []byte, now func() time.Time, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/api/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		c, err := assertion.Verify(secret, r.Header.Get(assertion.Header), r.Method, now())
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hubchantier"`)
+			Problem(w, r, problem.New(http.StatusUnauthorized, "gateway-assertion", "Unauthorized",
+				"requests must come through the gateway: "+err.Error()))
+			return
+		}
+		if c.RequestID != "" && r.Header.Get("X-Request-Id") == "" {
+			r.Header.Set("X-Request-Id", c.RequestID)
+		}
+		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), c)))
+	})
+}

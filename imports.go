@@ -6,4 +6,5 @@ package hubgate
 import (
 	// Every module package of the suite; imports_test.go fails when one is missing.
 	_ "github.com/hubchantier/hubgate/modules/hub"
+	_ "github.com/hubchantier/hubgate/modules/hubauth"
 )

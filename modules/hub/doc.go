@@ -1,2 +1,0 @@
-// Package hub is the hub Caddy app: the state shared by every hubgate handler.
-package hub

@@ -1,0 +1,197 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/hubchantier/hubgate/internal/apikey"
+	"go.uber.org/zap"
+)
+
+// keyRecord is the upstream's answer to POST /internal/introspect. It holds
+// hashes of the key's valid secrets, never a secret.
+type keyRecord struct {
+	ID          string         `json:"id"`
+	UserID      string         `json:"user_id"`
+	Role        string         `json:"role"`
+	Scopes      []string       `json:"scopes"`
+	Status      string         `json:"status"`
+	ExpiresAt   time.Time      `json:"expires_at"`
+	Secrets     []secretRecord `json:"secrets"`
+	IPWhitelist []string       `json:"ip_whitelist"`
+	RateLimit   string         `json:"rate_limit"`
+}
+
+type secretRecord struct {
+	Hash      string    `json:"hash"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// keyEntry is a cached introspection result; rec nil means "no such key".
+type keyEntry struct {
+	rec     *keyRecord
+	ident   *Identity
+	fetched time.Time
+}
+
+// APIKey verifies a whole key ("hbc_…") and returns its identity.
+func (r *Resolver) APIKey(ctx context.Context, key string) (*Identity, error) {
+	id, secret, err := apikey.Parse(key)
+	if err != nil {
+		return nil, ErrMalformed
+	}
+	now := r.now()
+	e := r.cachedKey(id, now)
+	if e == nil || (e.rec != nil && !matchSecret(e.rec, secret, now) && now.Sub(e.fetched) > time.Second) {
+		// Not cached, or the secret does not match an entry older than a
+		// second (the key may have been rotated): ask the upstream, once
+		// for all concurrent callers.
+		if e, err = r.fetchKey(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	if e.rec == nil {
+		return nil, ErrUnknown
+	}
+	switch e.rec.Status {
+	case "revoked":
+		return nil, ErrRevoked
+	case "expired":
+		return nil, ErrExpired
+	}
+	if !e.rec.ExpiresAt.IsZero() && !now.Before(e.rec.ExpiresAt) {
+		return nil, ErrExpired
+	}
+	if !matchSecret(e.rec, secret, now) {
+		return nil, ErrUnknown
+	}
+	r.noteUsage(id, now)
+	return e.ident, nil
+}
+
+// matchSecret compares the secret's hash with every still-valid stored hash
+// in constant time (rotation leaves two valid during the grace period).
+func matchSecret(rec *keyRecord, secret string, now time.Time) bool {
+	ok := false
+	for _, s := range rec.Secrets {
+		if apikey.Match(secret, s.Hash) && (s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt)) {
+			ok = true
+		}
+	}
+	return ok
+}
+
+func (r *Resolver) cachedKey(id string, now time.Time) *keyEntry {
+	r.mu.RLock()
+	e := r.keys[id]
+	r.mu.RUnlock()
+	if e == nil {
+		return nil
+	}
+	ttl := r.cacheTTL(now)
+	if e.rec == nil {
+		ttl = min(ttl, r.cfg.NegativeCacheTTL)
+	}
+	if now.Sub(e.fetched) >= ttl {
+		return nil
+	}
+	return e
+}
+
+// fetchKey introspects id at the upstream (coalesced per id) and caches the
+// answer unless a revocation event for id arrived while it was in flight.
+func (r *Resolver) fetchKey(ctx context.Context, id string) (*keyEntry, error) {
+	v, err, _ := r.group.Do("key:"+id, func() (any, error) {
+		started := r.now()
+		cctx, cancel := withTimeout(ctx, 5*time.Second)
+		defer cancel()
+		var rec keyRecord
+		status, err := r.client.do(cctx, http.MethodPost, "/internal/introspect", map[string]string{"key_id": id}, &rec)
+		var e *keyEntry
+		switch {
+		case err != nil:
+			r.log.Warn("api key introspection failed", zap.String("key_id", id), zap.Error(err))
+			return r.staleKey(id)
+		case status == http.StatusNotFound:
+			e = &keyEntry{fetched: started}
+		case status != http.StatusOK:
+			r.log.Warn("api key introspection refused", zap.String("key_id", id), zap.Int("status", status))
+			return r.staleKey(id)
+		default:
+			ident, err := identityFromRecord(&rec)
+			if err != nil {
+				r.log.Error("bad introspection record", zap.String("key_id", id), zap.Error(err))
+				return nil, ErrUnavailable
+			}
+			e = &keyEntry{rec: &rec, ident: ident, fetched: started}
+		}
+		r.mu.Lock()
+		if t, dead := r.tombstones[id]; !dead || t.Before(started) {
+			r.keys[id] = e
+		}
+		r.mu.Unlock()
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*keyEntry), nil
+}
+
+// staleKey is the answer when the upstream cannot be asked: auth never fails
+// open, so only an entry the revocation feed still vouches for is used.
+func (r *Resolver) staleKey(id string) (*keyEntry, error) {
+	now := r.now()
+	r.mu.RLock()
+	e := r.keys[id]
+	r.mu.RUnlock()
+	if e != nil && e.rec != nil && r.feedHealthy(now) && now.Sub(e.fetched) < r.cfg.KeyCacheTTL {
+		return e, nil
+	}
+	return nil, ErrUnavailable
+}
+
+func identityFromRecord(rec *keyRecord) (*Identity, error) {
+	id := &Identity{
+		Subject:   rec.UserID,
+		Role:      rec.Role,
+		Method:    "api_key",
+		KeyID:     rec.ID,
+		Scopes:    rec.Scopes,
+		RateLimit: rec.RateLimit,
+		Expires:   rec.ExpiresAt,
+	}
+	for _, s := range rec.IPWhitelist {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("ip_whitelist entry %q: %w", s, err)
+		}
+		id.IPAllow = append(id.IPAllow, p)
+	}
+	return id, nil
+}
+
+// parsePrefix accepts an address or a CIDR, IPv4 or IPv6.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// forgetKey drops a key from the cache and remembers when, so an
+// introspection already in flight cannot put the old answer back.
+func (r *Resolver) forgetKey(id string, at time.Time) {
+	r.mu.Lock()
+	delete(r.keys, id)
+	r.tombstones[id] = at
+	r.mu.Unlock()
+}

@@ -1,0 +1,132 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// revocationEvent is one entry of GET /internal/revocations.
+type revocationEvent struct {
+	Seq  int64     `json:"seq"`
+	Kind string    `json:"kind"`
+	ID   string    `json:"id"`
+	At   time.Time `json:"at"`
+}
+
+type revocationPage struct {
+	Events  []revocationEvent `json:"events"`
+	LastSeq int64             `json:"last_seq"`
+}
+
+// forgetRevokedFor is how long a revoked jti is remembered: longer than any
+// access token lives.
+const forgetRevokedFor = 2 * time.Hour
+
+// followRevocations long-polls the upstream's revocation feed and applies
+// each event to the caches. A long poll answers as soon as an event is
+// written, so every instance hears of a revocation well within a second.
+func (r *Resolver) followRevocations(ctx context.Context) {
+	since := int64(-1)
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		page, err := r.pollRevocations(ctx, since)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.log.Warn("revocation feed unreachable", zap.Error(err), zap.Duration("retry_in", backoff))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 200 * time.Millisecond
+		if since < 0 {
+			// First contact: everything cached so far predates the feed's
+			// head, so start clean rather than trust it.
+			r.resetCaches()
+		}
+		r.apply(page.Events)
+		since = page.LastSeq
+		r.mu.Lock()
+		r.feedOK = r.now()
+		r.mu.Unlock()
+	}
+}
+
+func (r *Resolver) pollRevocations(ctx context.Context, since int64) (*revocationPage, error) {
+	wait := int(r.cfg.RevocationWait / time.Second)
+	if since < 0 {
+		wait = 0
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.RevocationWait+10*time.Second)
+	defer cancel()
+	var page revocationPage
+	status, err := r.client.do(cctx, http.MethodGet, fmt.Sprintf("/internal/revocations?since=%d&wait=%d", since, wait), nil, &page)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("revocation feed answered %d", status)
+	}
+	return &page, nil
+}
+
+func (r *Resolver) resetCaches() {
+	r.mu.Lock()
+	r.keys = make(map[string]*keyEntry)
+	r.mu.Unlock()
+}
+
+// apply evicts what each event names.
+func (r *Resolver) apply(events []revocationEvent) {
+	if len(events) == 0 {
+		return
+	}
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range events {
+		switch ev.Kind {
+		case "api_key":
+			delete(r.keys, ev.ID)
+			r.tombstones[ev.ID] = now
+		case "token":
+			r.revokedJTI[ev.ID] = now.Add(forgetRevokedFor)
+		case "user":
+			at := ev.At
+			if at.IsZero() {
+				at = now
+			}
+			r.userCut[ev.ID] = at
+			for id, e := range r.keys {
+				if e.rec != nil && e.rec.UserID == ev.ID {
+					delete(r.keys, id)
+					r.tombstones[id] = now
+				}
+			}
+		default:
+			// Unknown kinds (future OAuth2 client revocation…) drop every
+			// cached key: safe, and the cache refills on demand.
+			r.keys = make(map[string]*keyEntry)
+		}
+		r.log.Info("credential revoked", zap.String("kind", ev.Kind), zap.String("id", ev.ID), zap.Int64("seq", ev.Seq))
+	}
+	for k, t := range r.tombstones {
+		if now.Sub(t) > time.Minute {
+			delete(r.tombstones, k)
+		}
+	}
+	for k, t := range r.revokedJTI {
+		if now.After(t) {
+			delete(r.revokedJTI, k)
+		}
+	}
+}

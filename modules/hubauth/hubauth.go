@@ -1,0 +1,289 @@
+// Package hubauth is the hub_auth HTTP handler: it authenticates every
+// request (API key, user JWT or OAuth2 access token), enforces scopes per
+// route and the key's IP allowlist, strips client-sent identity headers and
+// forwards the verified identity to the upstream as a signed assertion.
+package hubauth
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/hubchantier/hubgate/internal/apikey"
+	"github.com/hubchantier/hubgate/internal/assertion"
+	"github.com/hubchantier/hubgate/modules/hub"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// DefaultResourcePrefix is the path prefix under which scopes are derived
+// from the resource name.
+const DefaultResourcePrefix = "/api/v1/"
+
+// Handler authenticates requests. Rules are tried in order; a request no
+// rule matches needs an authenticated caller, and under ResourcePrefix the
+// scope derived from its resource and method.
+type Handler struct {
+	// Rules are the access rules, first match wins (see Rule).
+	Rules []*Rule `json:"rules,omitempty"`
+	// ResourcePrefix is where scopes are derived from the first path
+	// segment: GET /api/v1/chantiers needs read, chantiers:read or
+	// chantiers:*; writes need write, chantiers:write or chantiers:*;
+	// /api/v1/admin/* needs admin. Default "/api/v1/"; "off" disables.
+	ResourcePrefix string `json:"resource_prefix,omitempty"`
+	// Realm is the realm of WWW-Authenticate challenges. Default "hubgate".
+	Realm string `json:"realm,omitempty"`
+
+	app      *hub.App
+	resolver credentialResolver
+	secret   []byte
+	log      *zap.Logger
+	now      func() time.Time
+}
+
+// credentialResolver is what the handler needs from the hub app's resolver;
+// tests may supply their own.
+type credentialResolver interface {
+	APIKeyFor(r *http.Request, key string) (*hub.Identity, error)
+	JWTFor(r *http.Request, token string) (*hub.Identity, error)
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.hub_auth",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision compiles the rules and fetches the hub app.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.log = ctx.Logger()
+	h.now = time.Now
+	if h.Realm == "" {
+		h.Realm = "hubgate"
+	}
+	if h.ResourcePrefix == "" {
+		h.ResourcePrefix = DefaultResourcePrefix
+	}
+	if h.ResourcePrefix == "off" {
+		h.ResourcePrefix = ""
+	}
+	for i, r := range h.Rules {
+		if err := r.compile(); err != nil {
+			return fmt.Errorf("rule %d: %w", i, err)
+		}
+	}
+	appIface, err := ctx.App("hub")
+	if err != nil {
+		return fmt.Errorf("hub_auth needs the hub app: %w", err)
+	}
+	h.app = appIface.(*hub.App)
+	h.resolver = resolverAdapter{h.app.Resolver()}
+	h.secret = h.app.SharedSecret()
+	return nil
+}
+
+// Validate checks the rules.
+func (h *Handler) Validate() error {
+	for i, r := range h.Rules {
+		if r.Public && len(r.Scopes) > 0 {
+			return fmt.Errorf("rule %d (%s): a public rule cannot require scopes", i, r.Path)
+		}
+	}
+	return nil
+}
+
+// ServeHTTP authenticates, authorizes and forwards.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	rid := hub.EnsureRequestID(w, r)
+	stripIdentityHeaders(r.Header)
+
+	rule := h.match(r)
+	if rule != nil && rule.Public {
+		if err := h.forward(r, &hub.Identity{Method: assertion.MethodAnonymous}, rid); err != nil {
+			return err
+		}
+		return next.ServeHTTP(w, r)
+	}
+
+	cred, kind, problemErr := credential(r)
+	if problemErr != nil {
+		return h.reject(w, r, problemErr)
+	}
+	if cred == "" {
+		return h.reject(w, r, errNoCredentials)
+	}
+	var ident *hub.Identity
+	var err error
+	if kind == kindAPIKey {
+		ident, err = h.resolver.APIKeyFor(r, cred)
+	} else {
+		ident, err = h.resolver.JWTFor(r, cred)
+	}
+	if err != nil {
+		return h.reject(w, r, err)
+	}
+	if len(ident.IPAllow) > 0 {
+		ip, ok := clientIP(r)
+		if !ok || !ident.AllowsIP(ip) {
+			return h.reject(w, r, errIPNotAllowed)
+		}
+	}
+	if need := h.requiredScopes(rule, r); len(need) > 0 && !grantsAny(ident.Scopes, need) {
+		return h.reject(w, r, &scopeError{need: need})
+	}
+	// Credentials stop here: the upstream gets the assertion instead, and
+	// never sees (or logs) a key or token.
+	r.Header.Del("Authorization")
+	r.Header.Del("X-Api-Key")
+	if err := h.forward(r, ident, rid); err != nil {
+		return err
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// match returns the first rule matching the request, or nil.
+func (h *Handler) match(r *http.Request) *Rule {
+	for _, rule := range h.Rules {
+		if rule.matches(r.Method, r.URL.Path) {
+			return rule
+		}
+	}
+	return nil
+}
+
+func (h *Handler) requiredScopes(rule *Rule, r *http.Request) []string {
+	if rule != nil {
+		return rule.Scopes
+	}
+	need, _ := derivedScopes(h.ResourcePrefix, r.Method, r.URL.Path)
+	return need
+}
+
+// forward signs the identity into the assertion header and exposes it as
+// placeholders for later handlers and logs.
+func (h *Handler) forward(r *http.Request, id *hub.Identity, rid string) error {
+	claims := assertion.Claims{
+		Subject:    id.Subject,
+		Role:       id.Role,
+		Method:     id.Method,
+		KeyID:      id.KeyID,
+		ClientID:   id.ClientID,
+		Scopes:     id.Scopes,
+		RequestID:  rid,
+		HTTPMethod: r.Method,
+	}
+	token, err := assertion.Sign(h.secret, claims, h.now())
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	r.Header.Set(assertion.Header, token)
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("hub.auth.subject", id.Subject)
+		repl.Set("hub.auth.key_id", id.KeyID)
+		repl.Set("hub.auth.client_id", id.ClientID)
+		repl.Set("hub.auth.method", id.Method)
+		repl.Set("hub.auth.role", id.Role)
+		repl.Set("hub.auth.scopes", strings.Join(id.Scopes, " "))
+	}
+	caddyhttp.SetVar(r.Context(), IdentityVar, id)
+	return nil
+}
+
+// IdentityVar is the caddyhttp variable holding the *hub.Identity of the
+// request for the policies that run after hub_auth.
+const IdentityVar = "hub.identity"
+
+// stripIdentityHeaders removes every X-Hub-* header a client sent: only the
+// gateway speaks for identity.
+func stripIdentityHeaders(hdr http.Header) {
+	for k := range hdr {
+		if len(k) >= 6 && strings.EqualFold(k[:6], "X-Hub-") {
+			delete(hdr, k)
+		}
+	}
+}
+
+// clientIP returns Caddy's client_ip, which honours trusted_proxies.
+func clientIP(r *http.Request) (netip.Addr, bool) {
+	s, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap().WithZone(""), true
+}
+
+// grantsAny reports whether one of have satisfies one of need. A scope
+// "x:*" grants "x:read" and "x:write".
+func grantsAny(have, need []string) bool {
+	for _, n := range need {
+		for _, h := range have {
+			if h == n || (strings.HasSuffix(h, ":*") && strings.HasPrefix(n, h[:len(h)-1])) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// resolverAdapter binds the hub resolver to request contexts.
+type resolverAdapter struct{ r *hub.Resolver }
+
+func (a resolverAdapter) APIKeyFor(r *http.Request, key string) (*hub.Identity, error) {
+	return a.r.APIKey(r.Context(), key)
+}
+
+func (a resolverAdapter) JWTFor(r *http.Request, token string) (*hub.Identity, error) {
+	return a.r.JWT(r.Context(), token)
+}
+
+const (
+	kindAPIKey = iota + 1
+	kindBearer
+)
+
+// credential extracts the one credential of the request: Authorization:
+// Bearer (an API key or a JWT) or X-API-Key. RFC 6750 §3.1: more than one
+// method is an invalid_request.
+func credential(r *http.Request) (string, int, error) {
+	authz := r.Header.Get("Authorization")
+	xkey := r.Header.Get("X-Api-Key")
+	if authz != "" && xkey != "" {
+		return "", 0, errTwoCredentials
+	}
+	if xkey != "" {
+		return strings.TrimSpace(xkey), kindAPIKey, nil
+	}
+	if authz == "" {
+		return "", 0, nil
+	}
+	scheme, token, ok := strings.Cut(authz, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", 0, nil // not our scheme: as if no credentials
+	}
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return "", 0, hub.ErrMalformed
+	}
+	if apikey.LooksLikeKey(token) {
+		return token, kindAPIKey, nil
+	}
+	return token, kindBearer, nil
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,103 @@
+package harness
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+)
+
+// LoadResult is the outcome of one load run.
+type LoadResult struct {
+	Requests int
+	Errors   int // transport errors and non-2xx answers
+	RPS      float64
+	P50, P99 time.Duration
+}
+
+// Load sends GETs to url from conc workers for warmup+d and reports the
+// measured part. headers is called once per worker (and again every 10 s,
+// for short-lived signed headers).
+func Load(url string, headers func() map[string]string, conc int, warmup, d time.Duration) (LoadResult, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	start := time.Now()
+	measureFrom := start.Add(warmup)
+	end := measureFrom.Add(d)
+	var mu sync.Mutex
+	var lat []time.Duration
+	var errs, reqs int
+	var firstErr error
+	var wg sync.WaitGroup
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := headers()
+			hAt := time.Now()
+			local := make([]time.Duration, 0, 4096)
+			localErr := 0
+			for {
+				now := time.Now()
+				if now.After(end) {
+					break
+				}
+				if now.Sub(hAt) > 10*time.Second {
+					h, hAt = headers(), now
+				}
+				req, _ := http.NewRequest(http.MethodGet, url, nil)
+				for k, v := range h {
+					req.Header.Set(k, v)
+				}
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				ok := err == nil && resp.StatusCode < 300
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				el := time.Since(t0)
+				if t0.Before(measureFrom) {
+					continue
+				}
+				if !ok {
+					localErr++
+					mu.Lock()
+					if firstErr == nil {
+						if err != nil {
+							firstErr = err
+						} else {
+							firstErr = fmt.Errorf("status %d", resp.StatusCode)
+						}
+					}
+					mu.Unlock()
+					continue
+				}
+				local = append(local, el)
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			errs += localErr
+			reqs += len(local) + localErr
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(lat) == 0 {
+		return LoadResult{}, fmt.Errorf("no successful request: %v", firstErr)
+	}
+	if errs > reqs/100 {
+		return LoadResult{}, fmt.Errorf("%d of %d requests failed, first: %v", errs, reqs, firstErr)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return LoadResult{
+		Requests: reqs,
+		Errors:   errs,
+		RPS:      float64(len(lat)) / d.Seconds(),
+		P50:      lat[len(lat)/2],
+		P99:      lat[len(lat)*99/100],
+	}, nil
+}

@@ -62,7 +62,9 @@ func Open(dsn string) (*DB, error) {
 	// instead of failing; _txlock=immediate takes the write lock at BEGIN so
 	// that concurrent read-then-write transactions never deadlock on upgrade.
 	q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	sdb, err := sql.Open("sqlite", "file:"+dsn+q)
+	// The path is part of a URI: escape what would end or break it.
+	path := strings.NewReplacer("%", "%25", "#", "%23", "?", "%3F").Replace(dsn)
+	sdb, err := sql.Open("sqlite", "file:"+path+q)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
 	}

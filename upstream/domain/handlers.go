@@ -1,0 +1,201 @@
+package domain
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/hubchantier/hubgate/internal/problem"
+	"github.com/hubchantier/hubgate/upstream/httpx"
+)
+
+// maxPatchAttempts bounds the read-merge-write retries of a PATCH without
+// If-Match that keeps losing races against other writers.
+const maxPatchAttempts = 5
+
+// handleGet serves GET /api/v1/<resource>/{id}.
+func (s *Service) handleGet(w http.ResponseWriter, r *http.Request, res *resource) {
+	id, ok := pathID(w, r, res)
+	if !ok {
+		return
+	}
+	rec, err := s.get(r.Context(), res, id)
+	if err != nil {
+		s.writeError(w, r, res, err)
+		return
+	}
+	writeRecord(w, http.StatusOK, rec)
+}
+
+// handleCreate serves POST /api/v1/<resource>: 201 with Location and ETag.
+func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request, res *resource) {
+	in, ok := readBody(w, r, res)
+	if !ok {
+		return
+	}
+	v, errs := res.merge(modeCreate, in, nil)
+	if len(errs) > 0 {
+		writeValidation(w, r, errs)
+		return
+	}
+	rec, err := s.insert(r.Context(), res, v)
+	if err != nil {
+		s.writeError(w, r, res, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/"+res.name+"/"+strconv.FormatInt(rec.id, 10))
+	writeRecord(w, http.StatusCreated, rec)
+}
+
+// handleReplace serves PUT /api/v1/<resource>/{id}: a full replacement,
+// atomic with the If-Match check.
+func (s *Service) handleReplace(w http.ResponseWriter, r *http.Request, res *resource) {
+	id, ok := pathID(w, r, res)
+	if !ok {
+		return
+	}
+	in, ok := readBody(w, r, res)
+	if !ok {
+		return
+	}
+	v, errs := res.merge(modeReplace, in, nil)
+	if len(errs) > 0 {
+		writeValidation(w, r, errs)
+		return
+	}
+	rec, err := s.update(r.Context(), res, id, v, parseIfMatch(r.Header.Values("If-Match")))
+	if err != nil {
+		s.writeError(w, r, res, err)
+		return
+	}
+	writeRecord(w, http.StatusOK, rec)
+}
+
+// handlePatch serves PATCH /api/v1/<resource>/{id}: a JSON merge patch
+// (RFC 7396). The row is read, patched and written back only if its version
+// is still the one read, so a concurrent write is never lost: with If-Match
+// the loser gets 412, without it the patch is retried on the new row.
+func (s *Service) handlePatch(w http.ResponseWriter, r *http.Request, res *resource) {
+	id, ok := pathID(w, r, res)
+	if !ok {
+		return
+	}
+	in, ok := readBody(w, r, res)
+	if !ok {
+		return
+	}
+	match := parseIfMatch(r.Header.Values("If-Match"))
+	rec, errs, err := s.patch(r.Context(), res, id, in, match)
+	switch {
+	case len(errs) > 0:
+		writeValidation(w, r, errs)
+	case err != nil:
+		s.writeError(w, r, res, err)
+	default:
+		writeRecord(w, http.StatusOK, rec)
+	}
+}
+
+// patch applies the merge patch in to row id (see handlePatch).
+func (s *Service) patch(ctx context.Context, res *resource, id int64, in values, match []int64) (*record, []fieldError, error) {
+	for attempt := 0; ; attempt++ {
+		cur, err := s.get(ctx, res, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !matches(match, cur.version) {
+			return nil, nil, errPrecondition
+		}
+		v, errs := res.merge(modePatch, in, cur.vals)
+		if len(errs) > 0 {
+			return nil, errs, nil
+		}
+		rec, err := s.update(ctx, res, id, v, []int64{cur.version})
+		if !errors.Is(err, errPrecondition) || match != nil || attempt+1 >= maxPatchAttempts {
+			return rec, nil, err
+		}
+	}
+}
+
+// handleDelete serves DELETE /api/v1/<resource>/{id}: 204, atomic with the
+// If-Match check.
+func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request, res *resource) {
+	id, ok := pathID(w, r, res)
+	if !ok {
+		return
+	}
+	if err := s.remove(r.Context(), res, id, parseIfMatch(r.Header.Values("If-Match"))); err != nil {
+		s.writeError(w, r, res, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// pathID reads {id}; anything but a positive integer names no row (404).
+func pathID(w http.ResponseWriter, r *http.Request, res *resource) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		httpx.NotFound(w, r, res.singular+" "+strconv.Quote(r.PathValue("id")))
+		return 0, false
+	}
+	return id, true
+}
+
+// readBody decodes a JSON object body into typed values, or writes a 400.
+func readBody(w http.ResponseWriter, r *http.Request, res *resource) (values, bool) {
+	var body map[string]json.RawMessage
+	if !httpx.DecodeJSON(w, r, &body) {
+		return nil, false
+	}
+	in, errs := res.parseBody(body)
+	if len(errs) > 0 {
+		writeValidation(w, r, errs)
+		return nil, false
+	}
+	return in, true
+}
+
+// writeRecord sends one row with its ETag.
+func writeRecord(w http.ResponseWriter, status int, rec *record) {
+	w.Header().Set("ETag", rec.etag())
+	httpx.WriteJSON(w, status, rec)
+}
+
+// writeValidation sends a 400 validation problem listing every field error.
+func writeValidation(w http.ResponseWriter, r *http.Request, errs []fieldError) {
+	detail := errs[0].Message
+	if len(errs) > 1 {
+		detail = strconv.Itoa(len(errs)) + " fields are invalid"
+	}
+	httpx.Problem(w, r, problem.New(http.StatusBadRequest, "validation", "Invalid request", detail).With("errors", errs))
+}
+
+// writeError maps repository errors to problems.
+func (s *Service) writeError(w http.ResponseWriter, r *http.Request, res *resource, err error) {
+	var refs refErrors
+	switch {
+	case errors.As(err, &refs):
+		writeValidation(w, r, refs)
+	case errors.Is(err, errNotFound):
+		httpx.NotFound(w, r, res.singular+" "+r.PathValue("id"))
+	case errors.Is(err, errPrecondition):
+		httpx.Problem(w, r, problem.New(http.StatusPreconditionFailed, "precondition-failed", "Precondition Failed",
+			"the "+res.singular+" was modified since the version named in If-Match; fetch it again"))
+	case errors.Is(err, errConflict):
+		httpx.Problem(w, r, problem.New(http.StatusConflict, "conflict", "Conflict", res.deleteConflictDetail()))
+	default:
+		slog.ErrorContext(r.Context(), "domain request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		httpx.Internal(w, r, err)
+	}
+}
+
+// deleteConflictDetail explains a 409 on DELETE.
+func (r *resource) deleteConflictDetail() string {
+	if r.deleteConflict != "" {
+		return r.deleteConflict
+	}
+	return "other records still refer to this " + r.singular
+}

@@ -35,6 +35,8 @@ type keyEntry struct {
 	rec     *keyRecord
 	ident   *Identity
 	fetched time.Time
+	// afterMismatch marks an entry fetched because a secret did not match.
+	afterMismatch bool
 }
 
 // APIKey verifies a whole key ("hbc_…") and returns its identity.
@@ -45,11 +47,18 @@ func (r *Resolver) APIKey(ctx context.Context, key string) (*Identity, error) {
 	}
 	now := r.now()
 	e := r.cachedKey(id, now)
-	if e == nil || (e.rec != nil && !matchSecret(e.rec, secret, now) && now.Sub(e.fetched) > time.Second) {
-		// Not cached, or the secret does not match an entry older than a
-		// second (the key may have been rotated): ask the upstream, once
-		// for all concurrent callers.
-		if e, err = r.fetchKey(ctx, id); err != nil {
+	switch {
+	case e == nil:
+		// Not cached: ask the upstream, once for all concurrent callers.
+		if e, err = r.fetchKey(ctx, id, false); err != nil {
+			return nil, err
+		}
+	case e.rec != nil && !matchSecret(e.rec, secret, now) && (!e.afterMismatch || now.Sub(e.fetched) > time.Second):
+		// The secret does not match: the key may have just been rotated
+		// (the feed's event may still be on its way). Ask again, but at
+		// most once a second per key id after a mismatch, so wrong
+		// secrets cannot make the gateway hammer the upstream.
+		if e, err = r.fetchKey(ctx, id, true); err != nil {
 			return nil, err
 		}
 	}
@@ -103,7 +112,7 @@ func (r *Resolver) cachedKey(id string, now time.Time) *keyEntry {
 
 // fetchKey introspects id at the upstream (coalesced per id) and caches the
 // answer unless a revocation event for id arrived while it was in flight.
-func (r *Resolver) fetchKey(ctx context.Context, id string) (*keyEntry, error) {
+func (r *Resolver) fetchKey(ctx context.Context, id string, afterMismatch bool) (*keyEntry, error) {
 	v, err, _ := r.group.Do("key:"+id, func() (any, error) {
 		started := r.now()
 		cctx, cancel := withTimeout(ctx, 5*time.Second)
@@ -116,7 +125,7 @@ func (r *Resolver) fetchKey(ctx context.Context, id string) (*keyEntry, error) {
 			r.log.Warn("api key introspection failed", zap.String("key_id", id), zap.Error(err))
 			return r.staleKey(id)
 		case status == http.StatusNotFound:
-			e = &keyEntry{fetched: started}
+			e = &keyEntry{fetched: started, afterMismatch: afterMismatch}
 		case status != http.StatusOK:
 			r.log.Warn("api key introspection refused", zap.String("key_id", id), zap.Int("status", status))
 			return r.staleKey(id)
@@ -126,7 +135,7 @@ func (r *Resolver) fetchKey(ctx context.Context, id string) (*keyEntry, error) {
 				r.log.Error("bad introspection record", zap.String("key_id", id), zap.Error(err))
 				return nil, ErrUnavailable
 			}
-			e = &keyEntry{rec: &rec, ident: ident, fetched: started}
+			e = &keyEntry{rec: &rec, ident: ident, fetched: started, afterMismatch: afterMismatch}
 		}
 		r.mu.Lock()
 		if t, dead := r.tombstones[id]; !dead || t.Before(started) {
@@ -174,9 +183,14 @@ func identityFromRecord(rec *keyRecord) (*Identity, error) {
 	return id, nil
 }
 
-// parsePrefix accepts an address or a CIDR, IPv4 or IPv6.
+// parsePrefix accepts an address or a CIDR, IPv4 or IPv6. An IPv4-mapped
+// prefix (::ffff:10.0.0.0/104) becomes its IPv4 form: client addresses are
+// unmapped before matching, so a mapped prefix would never match.
 func parsePrefix(s string) (netip.Prefix, error) {
 	if p, err := netip.ParsePrefix(s); err == nil {
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
 		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(s)

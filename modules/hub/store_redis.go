@@ -160,9 +160,12 @@ func (s *redisStore) SetNX(ctx context.Context, key string, value []byte, ttl ti
 
 // incrScript adds to a counter and sets the expiry only when it creates the
 // key, in one atomic step (INCRBY + PEXPIRE NX is not atomic across two calls).
+// Creation is tested with EXISTS, not n == delta: an existing persistent key
+// holding 0 must keep having no expiry, as in the memory store.
 var incrScript = redis.NewScript(`
+local created = redis.call('EXISTS', KEYS[1]) == 0
 local n = redis.call('INCRBY', KEYS[1], ARGV[1])
-if n == tonumber(ARGV[1]) and tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) == -1 then
+if created and tonumber(ARGV[2]) > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return n`)

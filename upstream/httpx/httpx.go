@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -86,9 +87,16 @@ func NotFound(w http.ResponseWriter, r *http.Request, what string) {
 	Problem(w, r, problem.New(http.StatusNotFound, "not-found", "Not Found", what+" not found"))
 }
 
-// Internal writes a 500 problem; err is not shown to the client.
+// Internal writes a 500 problem; err is logged, never shown to the client.
 func Internal(w http.ResponseWriter, r *http.Request, err error) {
-	_ = err
+	if r != nil && r.Context().Err() != nil {
+		return // the client has gone: nobody to answer
+	}
+	path := ""
+	if r != nil {
+		path = r.URL.Path
+	}
+	slog.Error("internal error", "path", path, "error", err)
 	Problem(w, r, problem.New(http.StatusInternalServerError, "internal", "Internal Server Error", "the server could not complete the request"))
 }
 

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hubchantier/hubgate/upstream/server"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take to finish.
+const shutdownTimeout = 15 * time.Second
+
+func (c *cli) serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	if _, err := c.parse(fs, args); err != nil {
+		return err
+	}
+	secret := []byte(c.getenv("HUB_GATEWAY_SECRET"))
+	if len(secret) < server.MinSecretLen {
+		return fmt.Errorf("HUB_GATEWAY_SECRET must be set to a random value of at least %d bytes, shared with the gateway (e.g. openssl rand -hex 32); refusing to start", server.MinSecretLen)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(c.stderr, nil))
+
+	d, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	h, _, err := server.New(ctx, server.Config{
+		GatewaySecret: secret,
+		Issuer:        c.getenv("HUB_JWT_ISSUER"),
+		Audience:      c.getenv("HUB_JWT_AUDIENCE"),
+		Logger:        log,
+	}, d)
+	if err != nil {
+		return err
+	}
+	addr := c.env("HUB_ADDR", defaultAddr)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	// Requests see a base context that ends shortly after shutdown starts,
+	// so long-polls of /internal/revocations return instead of holding the
+	// shutdown for up to 30 s, while ordinary requests get to finish.
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      45 * time.Second, // above the 30 s long-poll limit
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(func() { time.AfterFunc(time.Second, cancelBase) })
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("hubchantier listening", "addr", ln.Addr().String(), "db", string(d.Dialect))
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}

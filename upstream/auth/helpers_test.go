@@ -1,0 +1,150 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/hubchantier/hubgate/internal/assertion"
+	"github.com/hubchantier/hubgate/upstream/db"
+	"github.com/hubchantier/hubgate/upstream/httpx"
+)
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is a Service behind the assertion guard, as the gateway sees it.
+type env struct {
+	t     *testing.T
+	d     *db.DB
+	s     *Service
+	clock *clock
+	h     http.Handler
+	users map[string]User // by role
+}
+
+func newEnv(t *testing.T, d *db.DB) *env {
+	t.Helper()
+	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	s, err := New(context.Background(), d, Options{GatewaySecret: testSecret, Now: c.Now, BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	s.Register(mux)
+	e := &env{t: t, d: d, s: s, clock: c, h: httpx.RequireAssertion(testSecret, c.Now, mux), users: map[string]User{}}
+	for _, role := range []string{RoleAdmin, RoleConducteur, RoleOuvrier} {
+		u, err := s.CreateUser(context.Background(), role+"@example.test", "password-"+role, "", role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.users[role] = u
+	}
+	return e
+}
+
+// as returns the claims of a JWT session of the user with that role.
+func (e *env) as(role string) *assertion.Claims {
+	u := e.users[role]
+	return &assertion.Claims{Subject: strconv.FormatInt(u.ID, 10), Role: u.Role, Method: assertion.MethodJWT}
+}
+
+// asUser returns JWT claims for u.
+func asUser(u User) *assertion.Claims {
+	return &assertion.Claims{Subject: strconv.FormatInt(u.ID, 10), Role: u.Role, Method: assertion.MethodJWT}
+}
+
+type resp struct {
+	Code   int
+	Header http.Header
+	Body   []byte
+}
+
+func (r resp) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// call sends a request with an assertion for c (anonymous when nil). A
+// string body is sent as is; anything else is JSON-encoded.
+func (e *env) call(method, path string, body any, c *assertion.Claims) resp {
+	e.t.Helper()
+	return e.callHeaders(method, path, body, c, nil)
+}
+
+func (e *env) callHeaders(method, path string, body any, c *assertion.Claims, h map[string]string) resp {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	claims := assertion.Claims{Method: assertion.MethodAnonymous}
+	if c != nil {
+		claims = *c
+	}
+	claims.HTTPMethod = method
+	sig, err := assertion.Sign(testSecret, claims, e.clock.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set(assertion.Header, sig)
+	for k, v := range h {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	return resp{Code: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+}
+
+// internal calls a gateway-only endpoint with the gateway secret.
+func (e *env) internal(method, path string, body any) resp {
+	e.t.Helper()
+	return e.callHeaders(method, path, body, nil, map[string]string{"Authorization": "Bearer " + string(testSecret)})
+}
+
+func expect(t *testing.T, r resp, code int) {
+	t.Helper()
+	if r.Code != code {
+		t.Fatalf("status %d, want %d: %s", r.Code, code, r.Body)
+	}
+}

@@ -1,0 +1,244 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hubchantier/hubgate/internal/apikey"
+	"github.com/hubchantier/hubgate/internal/problem"
+	"github.com/hubchantier/hubgate/upstream/db"
+	"github.com/hubchantier/hubgate/upstream/httpx"
+)
+
+// MaxWait is the longest long-poll GET /internal/revocations accepts.
+const MaxWait = 30 * time.Second
+
+// maxUsageKeys bounds one POST /internal/usage report.
+const maxUsageKeys = 10000
+
+// internal guards a gateway-only endpoint: the caller must send
+// "Authorization: Bearer <GatewaySecret>". Both sides are hashed before the
+// constant-time comparison so that not even the secret's length leaks.
+func (s *Service) internal(h http.HandlerFunc) http.Handler {
+	want := sha256.Sum256(s.o.GatewaySecret)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(tok))
+		if !ok || len(s.o.GatewaySecret) == 0 || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hubchantier-internal"`)
+			httpx.Problem(w, r, problem.New(http.StatusUnauthorized, "gateway-secret", "Unauthorized",
+				"internal endpoints need Authorization: Bearer <HUB_GATEWAY_SECRET>"))
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		h(w, r)
+	})
+}
+
+// Introspection is the answer of POST /internal/introspect for a known key.
+type Introspection struct {
+	// Active is true when Status is active.
+	Active bool `json:"active"`
+	// ID is the key id.
+	ID string `json:"id"`
+	// UserID is the owner's id in decimal.
+	UserID string `json:"user_id"`
+	// Role is the owner's current role.
+	Role string `json:"role"`
+	// Scopes are the key's scopes.
+	Scopes []string `json:"scopes"`
+	// Status is active, revoked or expired.
+	Status string `json:"status"`
+	// ExpiresAt ends the key's validity.
+	ExpiresAt time.Time `json:"expires_at"`
+	// Secrets are the accepted secrets: the current one, and the previous
+	// one during a rotation's grace period. Empty unless active.
+	Secrets []Secret `json:"secrets"`
+	// IPWhitelist lists allowed client IPs and CIDRs; empty: any.
+	IPWhitelist []string `json:"ip_whitelist"`
+	// RateLimit is the per-key limit ("100/hour"), "" for the default.
+	RateLimit string `json:"rate_limit"`
+}
+
+// Secret is one accepted secret of a key: its apikey.Hash and until when.
+type Secret struct {
+	// Hash is apikey.Hash of the secret (lowercase hex SHA-256).
+	Hash string `json:"hash"`
+	// ExpiresAt is when this secret stops being accepted.
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (s *Service) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		KeyID string `json:"key_id"`
+	}
+	if !httpx.DecodeJSON(w, r, &req) {
+		return
+	}
+	if !apikey.ValidID(req.KeyID) {
+		httpx.WriteJSON(w, http.StatusNotFound, map[string]bool{"active": false})
+		return
+	}
+	in, err := s.Introspect(r.Context(), req.KeyID)
+	if errors.Is(err, ErrNotFound) {
+		httpx.WriteJSON(w, http.StatusNotFound, map[string]bool{"active": false})
+		return
+	}
+	if err != nil {
+		httpx.Internal(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, in)
+}
+
+// Introspect returns what a gateway needs to verify key id, with the owner's
+// current role, or ErrNotFound.
+func (s *Service) Introspect(ctx context.Context, id string) (Introspection, error) {
+	var role string
+	err := s.db.QueryRow(ctx, `SELECT u.role FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = ?`, id).Scan(&role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Introspection{}, ErrNotFound
+	}
+	if err != nil {
+		return Introspection{}, fmt.Errorf("introspect key %s: %w", id, err)
+	}
+	k, err := s.loadKey(ctx, id)
+	if err != nil {
+		return Introspection{}, err
+	}
+	return s.introspection(k, role), nil
+}
+
+func (s *Service) introspection(k keyRow, role string) Introspection {
+	status := k.Status
+	if status == StatusExpiringSoon {
+		status = StatusActive
+	}
+	out := Introspection{
+		Active: status == StatusActive, ID: k.ID, UserID: strconv.FormatInt(k.UserID, 10), Role: role,
+		Scopes: k.Scopes, Status: status, ExpiresAt: k.ExpiresAt, Secrets: []Secret{},
+		IPWhitelist: k.IPWhitelist, RateLimit: k.RateLimit,
+	}
+	if out.Active {
+		out.Secrets = append(out.Secrets, Secret{Hash: k.secretHash, ExpiresAt: k.ExpiresAt})
+		if k.GraceUntil != nil {
+			until := *k.GraceUntil
+			if until.After(k.ExpiresAt) {
+				until = k.ExpiresAt
+			}
+			out.Secrets = append(out.Secrets, Secret{Hash: k.graceHash, ExpiresAt: until})
+		}
+	}
+	return out
+}
+
+// revocationsResponse is the answer of GET /internal/revocations.
+type revocationsResponse struct {
+	Events  []Event `json:"events"`
+	LastSeq int64   `json:"last_seq"`
+}
+
+func (s *Service) handleRevocations(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	since := int64(-1)
+	if v := q.Get("since"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < -1 {
+			httpx.BadRequest(w, r, "since", "since must be an integer ≥ -1 (a last_seq from a previous answer)")
+			return
+		}
+		since = n
+	}
+	var wait time.Duration
+	if v := q.Get("wait"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || time.Duration(n)*time.Second > MaxWait {
+			httpx.BadRequest(w, r, "wait", "wait must be a number of seconds from 0 to 30")
+			return
+		}
+		wait = time.Duration(n) * time.Second
+	}
+	if since < 0 {
+		// A gateway starting up only needs the position to follow from.
+		last, err := s.LastSeq(r.Context())
+		if err != nil {
+			httpx.Internal(w, r, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, revocationsResponse{Events: []Event{}, LastSeq: last})
+		return
+	}
+	events, last, err := s.WaitEvents(r.Context(), since, wait)
+	if err != nil {
+		httpx.Internal(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, revocationsResponse{Events: events, LastSeq: last})
+}
+
+func (s *Service) handleUsage(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Keys map[string]string `json:"keys"`
+	}
+	if !httpx.DecodeJSON(w, r, &req) {
+		return
+	}
+	if len(req.Keys) > maxUsageKeys {
+		httpx.BadRequest(w, r, "keys", "at most 10000 keys per report")
+		return
+	}
+	used := make(map[string]time.Time, len(req.Keys))
+	now := s.now()
+	for id, v := range req.Keys {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			httpx.BadRequest(w, r, "keys", "keys."+id+" must be an RFC 3339 time")
+			return
+		}
+		if t.After(now) {
+			t = now // a gateway clock ahead of ours must not date uses in the future
+		}
+		if apikey.ValidID(id) {
+			used[id] = t
+		}
+	}
+	if err := s.RecordUsage(r.Context(), used); err != nil {
+		httpx.Internal(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// RecordUsage raises last_used_at of each key to the reported time (never
+// lowers it: reports from several gateways arrive in any order). Unknown
+// ids are ignored.
+func (s *Service) RecordUsage(ctx context.Context, used map[string]time.Time) error {
+	if len(used) == 0 {
+		return nil
+	}
+	d := s.db
+	tx, err := d.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record usage: %w", err)
+	}
+	defer tx.Rollback()
+	q := d.Rebind(`UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
+	for id, t := range used {
+		us := db.Micros(t)
+		if _, err := tx.ExecContext(ctx, q, us, id, us); err != nil {
+			return fmt.Errorf("record usage of key %s: %w", id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record usage: %w", err)
+	}
+	return nil
+}

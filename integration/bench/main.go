@@ -24,10 +24,11 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "measurement time per row (at most 60s)")
 	warmup := flag.Duration("warmup", time.Second, "warm-up time per row")
 	conc := flag.Int("c", 16, "concurrent connections (at most 256)")
+	rounds := flag.Int("rounds", 3, "rounds; rows are interleaved and each row's median round is reported (at most 10)")
 	path := flag.String("path", "/api/v1/chantiers?limit=20", "request path")
 	flag.Parse()
-	if *duration > time.Minute || *conc > 256 || *conc < 1 {
-		log.Fatal("duration ≤ 60s and 1 ≤ c ≤ 256")
+	if *duration > time.Minute || *conc > 256 || *conc < 1 || *rounds < 1 || *rounds > 10 {
+		log.Fatal("duration ≤ 60s, 1 ≤ c ≤ 256, 1 ≤ rounds ≤ 10")
 	}
 	dir, err := os.MkdirTemp("", "hubgate-bench-")
 	if err != nil {
@@ -78,14 +79,20 @@ func main() {
 		{"bare caddy reverse_proxy", bareGW.URL + *path, signed},
 		{"hubgate hub_auth (warm key)", hubGW.URL + *path, func() map[string]string { return map[string]string{"Authorization": "Bearer " + key} }},
 	}
-	fmt.Printf("hubgate bench: GET %s, %d connections, %s per row (+%s warm-up), GOMAXPROCS of this machine\n\n", *path, *conc, *duration, *warmup)
-	results := make([]harness.LoadResult, len(rows))
-	for i, row := range rows {
-		res, err := harness.Load(row.url, row.headers, *conc, *warmup, *duration)
-		if err != nil {
-			log.Fatalf("%s: %v", row.name, err)
+	fmt.Printf("hubgate bench: GET %s, %d connections, %s per row and round (+%s warm-up), %d interleaved rounds, median round per row\n\n", *path, *conc, *duration, *warmup, *rounds)
+	all := make([][]harness.LoadResult, len(rows))
+	for round := 0; round < *rounds; round++ {
+		for i, row := range rows {
+			res, err := harness.Load(row.url, row.headers, *conc, *warmup, *duration)
+			if err != nil {
+				log.Fatalf("%s: %v", row.name, err)
+			}
+			all[i] = append(all[i], res)
 		}
-		results[i] = res
+	}
+	results := make([]harness.LoadResult, len(rows))
+	for i := range rows {
+		results[i] = harness.Median(all[i])
 	}
 	fmt.Printf("%-30s %10s %9s %9s %8s %12s\n", "row", "req/s", "p50", "p99", "errors", "vs bare")
 	base := results[1]

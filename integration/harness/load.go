@@ -101,3 +101,10 @@ func Load(url string, headers func() map[string]string, conc int, warmup, d time
 		P99:      lat[len(lat)*99/100],
 	}, nil
 }
+
+// Median returns the result with the median throughput.
+func Median(rs []LoadResult) LoadResult {
+	s := append([]LoadResult(nil), rs...)
+	sort.Slice(s, func(i, j int) bool { return s[i].RPS < s[j].RPS })
+	return s[len(s)/2]
+}

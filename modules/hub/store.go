@@ -11,7 +11,7 @@ var ErrNotFound = errors.New("hub store: not found")
 
 // Store is the shared key/value state of the gateway. The memory and Redis
 // implementations have the same semantics and pass the same test suite
-// (storetest_test.go), so a policy behaves alike on one node or many.
+// (store_test.go), so a policy behaves alike on one node or many.
 type Store interface {
 	// Get returns the value of key, or ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)

@@ -172,7 +172,11 @@ return n`)
 
 // Incr implements Store.
 func (s *redisStore) Incr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
-	n, err := incrScript.Run(ctx, s.c, []string{s.Key(key)}, delta, ttl.Milliseconds()).Int64()
+	ms := ttl.Milliseconds()
+	if ttl > 0 && ms == 0 {
+		ms = 1 // Redis counts in milliseconds; never turn a tiny TTL into none
+	}
+	n, err := incrScript.Run(ctx, s.c, []string{s.Key(key)}, delta, ms).Int64()
 	if err != nil && strings.Contains(err.Error(), "not an integer") {
 		return 0, errNotInteger
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"path"
 	"strings"
 	"time"
 
@@ -106,6 +107,11 @@ func (h *Handler) Validate() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	rid := hub.EnsureRequestID(w, r)
 	stripIdentityHeaders(r.Header)
+	if !canonicalPath(r.URL.Path) {
+		// Rules and scopes are decided on the path as written; a path with
+		// empty, "." or ".." segments could be read differently upstream.
+		return h.reject(w, r, errBadPath)
+	}
 
 	rule := h.match(r)
 	if rule != nil && rule.Public {
@@ -197,6 +203,16 @@ func (h *Handler) forward(r *http.Request, id *hub.Identity, rid string) error {
 	}
 	caddyhttp.SetVar(r.Context(), IdentityVar, id)
 	return nil
+}
+
+// canonicalPath reports whether p is absolute and has no empty, "." or ".."
+// segment (a trailing slash is allowed).
+func canonicalPath(p string) bool {
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	c := path.Clean(p)
+	return p == c || p == c+"/"
 }
 
 // IdentityVar is the caddyhttp variable holding the *hub.Identity of the

@@ -16,6 +16,7 @@ var (
 	errNoCredentials  = errors.New("no credentials")
 	errTwoCredentials = errors.New("more than one credential")
 	errIPNotAllowed   = errors.New("client IP not allowed for this key")
+	errBadPath        = errors.New("non-canonical request path")
 )
 
 // scopeError is a missing scope; need lists the scopes that would do.
@@ -40,6 +41,11 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, err error) erro
 		challenge += `, error="invalid_request", error_description="use one authentication method"`
 		p = problem.New(http.StatusBadRequest, "invalid-request", "Invalid authentication request",
 			"send credentials in Authorization or X-API-Key, not both")
+	case errors.Is(err, errBadPath):
+		reason = "bad_path"
+		challenge = ""
+		p = problem.New(http.StatusBadRequest, "invalid-path", "Invalid request path",
+			"the path must not contain empty, '.' or '..' segments")
 	case errors.Is(err, hub.ErrUnavailable):
 		reason = "unavailable"
 		w.Header().Set("Retry-After", "5")

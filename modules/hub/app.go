@@ -107,6 +107,9 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Nothing here touches the network.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.log = ctx.Logger()
+	if err := RegisterCollectors(ctx.GetMetricsRegistry(), GetMetrics().Collectors()...); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
 	repl := caddy.NewReplacer()
 	a.Upstream = strings.TrimRight(repl.ReplaceKnown(a.Upstream, ""), "/")
 	if a.Upstream == "" {

@@ -6,6 +6,11 @@ import (
 	"time"
 )
 
+// IdentityVar is the caddyhttp variable holding the *Identity of the request,
+// set by hub_auth for the policies that run after it (nil when anonymous:
+// the Identity then has Method "anonymous").
+const IdentityVar = "hub.identity"
+
 // Identity is a verified caller, as hub_auth passes it on.
 type Identity struct {
 	// Subject is the user id.

@@ -6,6 +6,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/hubchantier/hubgate/internal/pathpattern"
 )
 
 func init() {
@@ -27,7 +29,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    public  <methods|*> <path>                 # no credentials needed
 //	    require <methods|*> <path> <scope> [...]   # one of these scopes
 //	    authenticated <methods|*> <path>           # any valid credential
-//	    resource_prefix <prefix>|off               # default /api/v1/
+//	    resource_prefix <prefix>... | off          # default /api/v1/ /api/v2/
 //	    realm <realm>
 //	}
 //
@@ -56,16 +58,19 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := rule.compile(); err != nil {
 				return d.Errf("%s: %v", kind, err)
 			}
-			rule.pattern = pattern{}
+			rule.pattern = pathpattern.Pattern{}
 			h.Rules = append(h.Rules, rule)
 		case "resource_prefix":
-			if !d.NextArg() {
+			args := d.RemainingArgs()
+			if len(args) == 0 {
 				return d.ArgErr()
 			}
-			h.ResourcePrefix = d.Val()
-			if h.ResourcePrefix != "off" && !strings.HasPrefix(h.ResourcePrefix, "/") {
-				return d.Errf("resource_prefix %q must start with /", h.ResourcePrefix)
+			for _, a := range args {
+				if (a == "off" && len(args) > 1) || (a != "off" && !strings.HasPrefix(a, "/")) {
+					return d.Errf("resource_prefix %q must start with / (or be a lone off)", a)
+				}
 			}
+			h.ResourcePrefixes = append(h.ResourcePrefixes, args...)
 		case "realm":
 			if !d.NextArg() {
 				return d.ArgErr()

@@ -2,6 +2,7 @@ package hubauth
 
 import (
 	"encoding/json"
+	"github.com/hubchantier/hubgate/internal/pathpattern"
 	"reflect"
 	"strings"
 	"testing"
@@ -41,11 +42,11 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 					{"path": "/api/auth/*"},
 					{"methods": ["DELETE"], "path": "/api/auth/keys/{id}"}
 				],
-				"resource_prefix": "/api/v2/",
+				"resource_prefixes": ["/api/v2/"],
 				"realm": "Hub Chantier"
 			}`,
 		},
-		{"resource_prefix off", "hub_auth {\n resource_prefix off\n}", `{"resource_prefix": "off"}`},
+		{"resource_prefix off", "hub_auth {\n resource_prefix off\n}", `{"resource_prefixes": ["off"]}`},
 		{"root pattern", "hub_auth {\n public GET /\n}", `{"rules": [{"methods": ["GET"], "path": "/", "public": true}]}`},
 	}
 	for _, tt := range tests {
@@ -85,7 +86,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"bad scope", "hub_auth {\n require GET /x READ\n}", []string{"require", `invalid scope "READ"`}},
 		{"bad second scope", "hub_auth {\n require GET /x read a;b\n}", []string{"require", `invalid scope "a;b"`}},
 		{"resource_prefix without value", "hub_auth {\n resource_prefix\n}", []string{"wrong argument count"}},
-		{"relative resource_prefix", "hub_auth {\n resource_prefix api/v1/\n}", []string{`resource_prefix "api/v1/" must start with /`}},
+		{"relative resource_prefix", "hub_auth {\n resource_prefix api/v1/\n}", []string{`resource_prefix "api/v1/" must start with / (or be a lone off)`}},
 		{"realm without value", "hub_auth {\n realm\n}", []string{"wrong argument count"}},
 	}
 	for _, tt := range tests {
@@ -119,7 +120,7 @@ func TestParseCaddyfile(t *testing.T) {
 	}
 	// Patterns are compiled again in Provision from the JSON config; the
 	// parsed rule carries no compiled state.
-	if !reflect.DeepEqual(h.Rules[0].pattern, pattern{}) {
+	if !reflect.DeepEqual(h.Rules[0].pattern, pathpattern.Pattern{}) {
 		t.Fatalf("parsed rule kept compiled pattern %+v", h.Rules[0].pattern)
 	}
 }

@@ -25,9 +25,10 @@ func init() {
 	caddy.RegisterModule(Handler{})
 }
 
-// DefaultResourcePrefix is the path prefix under which scopes are derived
-// from the resource name.
-const DefaultResourcePrefix = "/api/v1/"
+// DefaultResourcePrefixes are the path prefixes under which scopes are
+// derived from the resource name (v2 is served from v1 by hub_version and
+// keeps the resource names).
+var DefaultResourcePrefixes = []string{"/api/v1/", "/api/v2/"}
 
 // Handler authenticates requests. Rules are tried in order; a request no
 // rule matches needs an authenticated caller, and under ResourcePrefix the
@@ -35,11 +36,12 @@ const DefaultResourcePrefix = "/api/v1/"
 type Handler struct {
 	// Rules are the access rules, first match wins (see Rule).
 	Rules []*Rule `json:"rules,omitempty"`
-	// ResourcePrefix is where scopes are derived from the first path
+	// ResourcePrefixes are where scopes are derived from the first path
 	// segment: GET /api/v1/chantiers needs read, chantiers:read or
 	// chantiers:*; writes need write, chantiers:write or chantiers:*;
-	// /api/v1/admin/* needs admin. Default "/api/v1/"; "off" disables.
-	ResourcePrefix string `json:"resource_prefix,omitempty"`
+	// /api/v1/admin/* needs admin. Default ["/api/v1/", "/api/v2/"];
+	// ["off"] disables derivation.
+	ResourcePrefixes []string `json:"resource_prefixes,omitempty"`
 	// Realm is the realm of WWW-Authenticate challenges. Default "hubgate".
 	Realm string `json:"realm,omitempty"`
 
@@ -48,6 +50,7 @@ type Handler struct {
 	secret   []byte
 	log      *zap.Logger
 	now      func() time.Time
+	metrics  *hub.Metrics
 }
 
 // credentialResolver is what the handler needs from the hub app's resolver;
@@ -72,12 +75,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Realm == "" {
 		h.Realm = "hubgate"
 	}
-	if h.ResourcePrefix == "" {
-		h.ResourcePrefix = DefaultResourcePrefix
+	if len(h.ResourcePrefixes) == 0 {
+		h.ResourcePrefixes = DefaultResourcePrefixes
 	}
-	if h.ResourcePrefix == "off" {
-		h.ResourcePrefix = ""
+	if len(h.ResourcePrefixes) == 1 && h.ResourcePrefixes[0] == "off" {
+		h.ResourcePrefixes = nil
 	}
+	h.metrics = hub.GetMetrics()
 	for i, r := range h.Rules {
 		if err := r.compile(); err != nil {
 			return fmt.Errorf("rule %d: %w", i, err)
@@ -171,8 +175,12 @@ func (h *Handler) requiredScopes(rule *Rule, r *http.Request) []string {
 	if rule != nil {
 		return rule.Scopes
 	}
-	need, _ := derivedScopes(h.ResourcePrefix, r.Method, r.URL.Path)
-	return need
+	for _, prefix := range h.ResourcePrefixes {
+		if need, ok := derivedScopes(prefix, r.Method, r.URL.Path); ok {
+			return need
+		}
+	}
+	return nil
 }
 
 // forward signs the identity into the assertion header and exposes it as

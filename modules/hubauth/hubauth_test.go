@@ -85,13 +85,13 @@ func testRules() []*Rule {
 func newTestHandler(t *testing.T, res credentialResolver) *Handler {
 	t.Helper()
 	h := &Handler{
-		Rules:          testRules(),
-		ResourcePrefix: DefaultResourcePrefix,
-		Realm:          "hubgate",
-		resolver:       res,
-		secret:         testSecret,
-		log:            zap.NewNop(),
-		now:            time.Now,
+		Rules:            testRules(),
+		ResourcePrefixes: DefaultResourcePrefixes,
+		Realm:            "hubgate",
+		resolver:         res,
+		secret:           testSecret,
+		log:              zap.NewNop(),
+		now:              time.Now,
 	}
 	for _, r := range h.Rules {
 		if err := r.compile(); err != nil {
@@ -506,9 +506,9 @@ func checkForwarded(t *testing.T, res result, method string, want *hub.Identity)
 	if got, _ := res.repl.GetString("hub.auth.scopes"); got != strings.Join(want.Scopes, " ") {
 		t.Errorf("{hub.auth.scopes} = %q, want %q", got, strings.Join(want.Scopes, " "))
 	}
-	id, ok := caddyhttp.GetVar(r.Context(), IdentityVar).(*hub.Identity)
+	id, ok := caddyhttp.GetVar(r.Context(), hub.IdentityVar).(*hub.Identity)
 	if !ok || id.Subject != want.Subject || id.Method != want.Method {
-		t.Errorf("var %s = %+v, want %+v", IdentityVar, id, want)
+		t.Errorf("var %s = %+v, want %+v", hub.IdentityVar, id, want)
 	}
 }
 
@@ -628,7 +628,7 @@ func TestSignFailure(t *testing.T) {
 // TestResourcePrefixDisabled: with no prefix, authentication alone suffices.
 func TestResourcePrefixDisabled(t *testing.T) {
 	h := newTestHandler(t, &fakeResolver{ident: keyIdentity()})
-	h.ResourcePrefix = ""
+	h.ResourcePrefixes = nil
 	res := serve(t, h, "DELETE", "/api/v1/chantiers/1", header("X-API-Key", testKey), "127.0.0.1")
 	if res.next == nil {
 		t.Fatalf("next not called: %d %s", res.rec.Code, res.rec.Body)

@@ -78,6 +78,9 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, err error) erro
 	if challenge != "" && p.Status != http.StatusServiceUnavailable {
 		w.Header().Set("WWW-Authenticate", challenge)
 	}
+	if h.metrics != nil {
+		h.metrics.AuthFailures.WithLabelValues(reason).Inc()
+	}
 	h.log.Debug("request refused",
 		zap.String("reason", reason),
 		zap.Int("status", p.Status),

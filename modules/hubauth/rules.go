@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/hubchantier/hubgate/internal/pathpattern"
 )
 
 // Rule is one access rule, matched by method and path pattern in the order
@@ -21,11 +23,11 @@ type Rule struct {
 	// (and not Public) means any authenticated caller.
 	Scopes []string `json:"scopes,omitempty"`
 
-	pattern pattern
+	pattern pathpattern.Pattern
 }
 
 func (r *Rule) compile() error {
-	p, err := compilePattern(r.Path)
+	p, err := pathpattern.Compile(r.Path)
 	if err != nil {
 		return err
 	}
@@ -58,56 +60,7 @@ func (r *Rule) matches(method, path string) bool {
 			return false
 		}
 	}
-	return r.pattern.match(path)
-}
-
-// pattern is a compiled path pattern.
-type pattern struct {
-	segs []string // "" for {param}
-	rest bool     // trailing *
-}
-
-func compilePattern(s string) (pattern, error) {
-	if !strings.HasPrefix(s, "/") {
-		return pattern{}, fmt.Errorf("path pattern %q must start with /", s)
-	}
-	var p pattern
-	if strings.HasSuffix(s, "*") {
-		p.rest = true
-		s = strings.TrimSuffix(s, "*")
-	}
-	trimmed := strings.Trim(s, "/")
-	if trimmed == "" {
-		return p, nil
-	}
-	for _, seg := range strings.Split(trimmed, "/") {
-		switch {
-		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && len(seg) > 2:
-			p.segs = append(p.segs, "")
-		case strings.ContainsAny(seg, "{}*") || seg == "":
-			return pattern{}, fmt.Errorf("path pattern %q: bad segment %q", s, seg)
-		default:
-			p.segs = append(p.segs, seg)
-		}
-	}
-	return p, nil
-}
-
-func (p pattern) match(path string) bool {
-	path = strings.Trim(path, "/")
-	var segs []string
-	if path != "" {
-		segs = strings.Split(path, "/")
-	}
-	if len(segs) < len(p.segs) || (!p.rest && len(segs) != len(p.segs)) {
-		return false
-	}
-	for i, want := range p.segs {
-		if want != "" && want != segs[i] {
-			return false
-		}
-	}
-	return true
+	return r.pattern.Match(path)
 }
 
 // derivedScopes computes the scopes a request under the resource prefix

@@ -1,0 +1,39 @@
+package hub
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestRouteTemplate(t *testing.T) {
+	for in, want := range map[string]string{
+		"/api/v1/chantiers":                      "/api/v1/chantiers",
+		"/api/v1/chantiers/42":                   "/api/v1/chantiers/{id}",
+		"/api/v2/chantiers/42":                   "/api/v2/chantiers/{id}",
+		"/api/v1/admin/api-keys/abcdefghijkl":    "/api/v1/admin/api-keys/{id}",
+		"/api/auth/api-keys/3t5w5c5shga7/rotate": "/api/auth/api-keys/{id}/rotate",
+		"/api/auth/login":                        "/api/auth/login",
+		"/api/v1/nope/1":                         "/api/v1/other",
+		"/api/v1":                                "/api/v1",
+		"/api/zz/x":                              "/api/other",
+		"/healthz":                               "/healthz",
+		"/wp-admin.php":                          "other",
+		"/api/v1/chantiers/1/2/3/4/5/6":          "/api/v1/chantiers/{id}/{id}/{id}/…",
+	} {
+		if got := RouteTemplate(in); got != want {
+			t.Errorf("RouteTemplate(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestRouteTemplateBounded: 1,000 distinct ids give one template.
+func TestRouteTemplateBounded(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		seen[RouteTemplate(fmt.Sprintf("/api/v1/chantiers/%d", i))] = true
+		seen[RouteTemplate(fmt.Sprintf("/api/auth/api-keys/k%dabc/rotate", i))] = true
+	}
+	if len(seen) != 2 {
+		t.Fatalf("templates: %v", seen)
+	}
+}

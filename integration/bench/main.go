@@ -1,10 +1,13 @@
 // Command bench measures, in one run on this machine, the cost of hubgate
 // against the same upstream reached directly and through bare Caddy
-// reverse_proxy. It prints requests/s, p50 and p99 latencies and ratios.
+// reverse_proxy. It prints requests/s, p50 and p99 latencies and the ratio
+// of each row to the bare reverse_proxy row.
 //
-//	make bench                      # or: go run ./integration/bench -duration 5s
+//	make bench                          # every row
+//	go run ./integration/bench -rows auth,ratelimit -duration 3s
 //
-// Load is loopback only, bounded in time and concurrency.
+// Rows live in rows_*.go files and register themselves (see Row). Load is
+// loopback only, bounded in time and concurrency.
 package main
 
 import (
@@ -12,20 +15,36 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/hubchantier/hubgate/integration/harness"
-	"github.com/hubchantier/hubgate/internal/assertion"
 )
 
+// Row is one line of the benchmark. Setup starts what the row needs (a
+// gateway with its own Caddyfile, a slow upstream…) and returns the URL to
+// load, the headers of each request and a stop function.
+type Row struct {
+	// Name is printed; Group selects rows with -rows.
+	Name, Group string
+	// Order sorts rows (direct 0, bare 10, then by issue).
+	Order int
+	// Setup prepares the row on the shared environment.
+	Setup func(env *Env) (url string, headers func() map[string]string, stop func(), err error)
+}
+
+var rows []Row
+
+// register adds a row; rows_*.go files call it from init.
+func register(r Row) { rows = append(rows, r) }
+
 func main() {
-	duration := flag.Duration("duration", 5*time.Second, "measurement time per row (at most 60s)")
-	warmup := flag.Duration("warmup", time.Second, "warm-up time per row")
+	duration := flag.Duration("duration", 5*time.Second, "measurement time per row and round (at most 60s)")
+	warmup := flag.Duration("warmup", time.Second, "warm-up time per row and round")
 	conc := flag.Int("c", 16, "concurrent connections (at most 256)")
 	rounds := flag.Int("rounds", 3, "rounds; rows are interleaved and each row's median round is reported (at most 10)")
-	path := flag.String("path", "/api/v1/chantiers?limit=20", "request path")
+	groups := flag.String("rows", "", "comma-separated row groups to run (default all); base and bare always run")
 	flag.Parse()
 	if *duration > time.Minute || *conc > 256 || *conc < 1 || *rounds < 1 || *rounds > 10 {
 		log.Fatal("duration ≤ 60s, 1 ≤ c ≤ 256, 1 ≤ rounds ≤ 10")
@@ -35,89 +54,70 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-
-	secret := harness.NewSecret()
-	up, err := harness.StartUpstream(harness.UpstreamOptions{Secret: secret, Dir: dir})
+	env, err := newEnv(dir)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer up.Stop()
-	mustCLI(up.Env, "user", "create", "--email", "bench@example.com", "--password", "bench-password", "--role", "admin", "--nom", "Bench")
-	mustCLI(up.Env, "seed")
-	key := strings.TrimSpace(mustCLI(up.Env, "apikey", "demo", "--user", "bench@example.com"))
+	defer env.Close()
 
-	bare := filepath.Join(dir, "bare.Caddyfile")
-	if err := os.WriteFile(bare, []byte(bareCaddyfile), 0o600); err != nil {
-		log.Fatal(err)
-	}
-	bareGW, err := harness.StartGateway(harness.GatewayOptions{Upstream: up.Addr, Secret: secret, Dir: dir, Caddyfile: bare})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer bareGW.Stop()
-	hubGW, err := harness.StartGateway(harness.GatewayOptions{Upstream: up.Addr, Secret: secret, Dir: dir})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer hubGW.Stop()
-
-	// Direct and bare-Caddy requests carry an assertion signed here, as the
-	// gateway would; hubgate requests carry the API key instead.
-	signed := func() map[string]string {
-		tok, err := assertion.Sign([]byte(secret), assertion.Claims{Subject: "1", Role: "admin", Method: "api_key", Scopes: []string{"read"}, HTTPMethod: "GET"}, time.Now())
-		if err != nil {
-			log.Fatal(err)
-		}
-		return map[string]string{assertion.Header: tok}
-	}
-	rows := []struct {
-		name    string
+	selected := selectRows(*groups)
+	type prepared struct {
+		row     Row
 		url     string
 		headers func() map[string]string
-	}{
-		{"direct upstream", "http://" + up.Addr + *path, signed},
-		{"bare caddy reverse_proxy", bareGW.URL + *path, signed},
-		{"hubgate hub_auth (warm key)", hubGW.URL + *path, func() map[string]string { return map[string]string{"Authorization": "Bearer " + key} }},
 	}
-	fmt.Printf("hubgate bench: GET %s, %d connections, %s per row and round (+%s warm-up), %d interleaved rounds, median round per row\n\n", *path, *conc, *duration, *warmup, *rounds)
-	all := make([][]harness.LoadResult, len(rows))
+	var ps []prepared
+	for _, r := range selected {
+		url, h, stop, err := r.Setup(env)
+		if err != nil {
+			log.Fatalf("%s: %v", r.Name, err)
+		}
+		if stop != nil {
+			defer stop()
+		}
+		ps = append(ps, prepared{r, url, h})
+	}
+
+	fmt.Printf("hubgate bench: %d connections, %s per row and round (+%s warm-up), %d interleaved rounds, median round per row\n\n", *conc, *duration, *warmup, *rounds)
+	all := make([][]harness.LoadResult, len(ps))
 	for round := 0; round < *rounds; round++ {
-		for i, row := range rows {
-			res, err := harness.Load(row.url, row.headers, *conc, *warmup, *duration)
+		for i, p := range ps {
+			res, err := harness.Load(p.url, p.headers, *conc, *warmup, *duration)
 			if err != nil {
-				log.Fatalf("%s: %v", row.name, err)
+				log.Fatalf("%s: %v", p.row.Name, err)
 			}
 			all[i] = append(all[i], res)
 		}
 	}
-	results := make([]harness.LoadResult, len(rows))
-	for i := range rows {
+	var bare harness.LoadResult
+	results := make([]harness.LoadResult, len(ps))
+	for i, p := range ps {
 		results[i] = harness.Median(all[i])
+		if p.row.Group == "bare" {
+			bare = results[i]
+		}
 	}
-	fmt.Printf("%-30s %10s %9s %9s %8s %12s\n", "row", "req/s", "p50", "p99", "errors", "vs bare")
-	base := results[1]
-	for i, row := range rows {
+	fmt.Printf("%-50s %9s %10s %10s %7s %9s %9s\n", "row", "req/s", "p50", "p99", "errors", "rps/bare", "p50/bare")
+	for i, p := range ps {
 		r := results[i]
-		fmt.Printf("%-30s %10.0f %9s %9s %8d %11.2fx\n", row.name, r.RPS, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors, r.RPS/base.RPS)
+		fmt.Printf("%-50s %9.0f %10s %10s %7d %8.2fx %8.2fx\n", p.row.Name, r.RPS, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors,
+			r.RPS/bare.RPS, float64(r.P50)/float64(bare.P50))
 	}
-	fmt.Printf("\nratios: hubgate/bare throughput %.2f, p50 %.2fx, p99 %.2fx; bare/direct throughput %.2f\n",
-		results[2].RPS/base.RPS, float64(results[2].P50)/float64(base.P50), float64(results[2].P99)/float64(base.P99), base.RPS/results[0].RPS)
 }
 
-func mustCLI(env []string, args ...string) string {
-	out, err := harness.RunCLI(env, args...)
-	if err != nil {
-		log.Fatal(err)
+func selectRows(groups string) []Row {
+	want := map[string]bool{"base": true, "bare": true}
+	for _, g := range strings.Split(groups, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			want[g] = true
+		}
 	}
+	var out []Row
+	for _, r := range rows {
+		if groups == "" || want[r.Group] {
+			out = append(out, r)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Order < out[j].Order })
 	return out
 }
-
-// bareCaddyfile is plain Caddy reverse_proxy to the same upstream: the
-// baseline every hubgate policy is measured against.
-const bareCaddyfile = `{
-	admin {$HUB_ADMIN_LISTEN}
-}
-http://{$HUB_LISTEN} {
-	reverse_proxy {$HUB_UPSTREAM}
-}
-`

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hubchantier/hubgate/integration/harness"
 	"github.com/hubchantier/hubgate/internal/assertion"
 )
 
@@ -227,4 +228,32 @@ func TestUpstreamDown(t *testing.T) {
 	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
 		t.Fatalf("want 503 with Retry-After, got %d %v %s", r.status, r.header, r.body)
 	}
+}
+
+// TestRevocationAcrossInstances: a key revoked through gateway A is refused
+// by gateway B (its own caches, same upstream) within a second.
+func TestRevocationAcrossInstances(t *testing.T) {
+	s := newStack(t, backends[0])
+	s.createUser("carol@example.com", "conducteur")
+	jwt := s.login("carol@example.com", "correct-horse-battery")
+	id, key := s.createKey(jwt, map[string]any{"name": "k", "scopes": []string{"read"}})
+
+	b, err := harness.StartGateway(harness.GatewayOptions{Upstream: s.up.Addr, Secret: s.secret, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Stop)
+	// Warm both instances' caches.
+	for _, base := range []string{s.gw.URL, b.URL} {
+		if r := s.do("GET", base+"/api/v1/chantiers?limit=1", nil, bearer(key)...); r.status != 200 {
+			t.Fatalf("warm-up through %s: %d %s", base, r.status, r.body)
+		}
+	}
+	if r := s.gwDo("DELETE", "/api/auth/api-keys/"+id, nil, bearer(jwt)...); r.status != 204 {
+		t.Fatalf("revoke: %d %s", r.status, r.body)
+	}
+	took := eventually(t, time.Second, "revoked key refused by the other instance", func() bool {
+		return s.do("GET", b.URL+"/api/v1/chantiers?limit=1", nil, bearer(key)...).status == 401
+	})
+	t.Logf("instance B refused the revoked key after %s", took)
 }

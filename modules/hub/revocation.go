@@ -48,9 +48,9 @@ func (r *Resolver) followRevocations(ctx context.Context) {
 			continue
 		}
 		backoff = 200 * time.Millisecond
-		if since < 0 {
-			// First contact: everything cached so far predates the feed's
-			// head, so start clean rather than trust it.
+		if since < 0 || page.LastSeq < since {
+			// First contact, or the feed went backwards (its database was
+			// replaced): what is cached cannot be vouched for, start clean.
 			r.resetCaches()
 		}
 		r.apply(page.Events)

@@ -7,4 +7,11 @@ import (
 	// Every module package of the suite; imports_test.go fails when one is missing.
 	_ "github.com/hubchantier/hubgate/modules/hub"
 	_ "github.com/hubchantier/hubgate/modules/hubauth"
+	_ "github.com/hubchantier/hubgate/modules/hubbreaker"
+	_ "github.com/hubchantier/hubgate/modules/hubcache"
+	_ "github.com/hubchantier/hubgate/modules/hubetag"
+	_ "github.com/hubchantier/hubgate/modules/hubfields"
+	_ "github.com/hubchantier/hubgate/modules/hubmetrics"
+	_ "github.com/hubchantier/hubgate/modules/hubratelimit"
+	_ "github.com/hubchantier/hubgate/modules/hubversion"
 )

@@ -10,6 +10,9 @@
 //	hubchantier apikey rotate ID [--json]
 //	hubchantier apikey demo --user E
 //	hubchantier signing-key rotate
+//	hubchantier oauth-client create --name N --redirect-uri U --scopes S [--public] [--json]
+//	hubchantier oauth-client list [--json]
+//	hubchantier oauth-client revoke CLIENT_ID
 //
 // Environment: HUB_DB (default data/hub.db; a postgres:// URL selects
 // PostgreSQL), HUB_ADDR (default 127.0.0.1:9000), HUB_GATEWAY_SECRET
@@ -50,6 +53,9 @@ commands:
   apikey rotate ID [--json]
   apikey demo --user E       replace the user's "demo" key and print only the new key
   signing-key rotate         start signing JWTs with a new key
+  oauth-client create --name N --redirect-uri U[,U2] --scopes a,b [--public] [--json]
+  oauth-client list [--json]
+  oauth-client revoke CLIENT_ID
 
 environment: HUB_DB (default data/hub.db, or postgres://…), HUB_ADDR (default
 127.0.0.1:9000), HUB_GATEWAY_SECRET, HUB_JWT_ISSUER, HUB_JWT_AUDIENCE,
@@ -145,6 +151,12 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			return c.apikeyDemo(ctx, r)
 		}
 		return usagef("unknown command %q: apikey create|list|revoke|rotate|demo", "apikey "+s)
+	case "oauth-client":
+		s, r, err := sub()
+		if err != nil {
+			return err
+		}
+		return c.oauthClient(ctx, s, r)
 	case "signing-key":
 		s, r, err := sub()
 		if err != nil {

@@ -54,7 +54,8 @@ func Load(url string, headers func() map[string]string, conc int, warmup, d time
 				}
 				t0 := time.Now()
 				resp, err := client.Do(req)
-				ok := err == nil && resp.StatusCode < 300
+				// A 304 is the answer a conditional GET wants (bench rows "etag").
+				ok := err == nil && (resp.StatusCode < 300 || resp.StatusCode == http.StatusNotModified)
 				if err == nil {
 					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()

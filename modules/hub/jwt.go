@@ -76,7 +76,7 @@ func (r *Resolver) JWT(ctx context.Context, token string) (*Identity, error) {
 	if claims.Subject == "" {
 		return nil, ErrUnknown
 	}
-	if r.tokenRevoked(claims.ID, claims.Subject, claims.IssuedAt) {
+	if r.tokenRevoked(claims.ID, claims.Subject, claims.ClientID, claims.IssuedAt) {
 		return nil, ErrRevoked
 	}
 	id := &Identity{
@@ -95,9 +95,11 @@ func (r *Resolver) JWT(ctx context.Context, token string) (*Identity, error) {
 	return id, nil
 }
 
-// tokenRevoked consults the revocation feed's state: a revoked jti, or a
-// user whose credentials were all cut after the token was issued.
-func (r *Resolver) tokenRevoked(jti, sub string, iat *jwt.NumericDate) bool {
+// tokenRevoked consults the revocation feed's state: a revoked jti (an
+// OAuth2 token revoked alone or with its grant), a user whose credentials
+// were all cut after the token was issued, or an OAuth2 client revoked
+// after it was issued. A token without iat counts as issued before any cut.
+func (r *Resolver) tokenRevoked(jti, sub, clientID string, iat *jwt.NumericDate) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if jti != "" {
@@ -107,6 +109,11 @@ func (r *Resolver) tokenRevoked(jti, sub string, iat *jwt.NumericDate) bool {
 	}
 	if cut, ok := r.userCut[sub]; ok && (iat == nil || !iat.Time.After(cut)) {
 		return true
+	}
+	if clientID != "" {
+		if cut, ok := r.clientCut[clientID]; ok && (iat == nil || !iat.Time.After(cut)) {
+			return true
+		}
 	}
 	return false
 }

@@ -39,6 +39,7 @@ type Resolver struct {
 	tombstones map[string]time.Time // key id -> time of its last revocation event
 	revokedJTI map[string]time.Time // jti -> when it can be forgotten
 	userCut    map[string]time.Time // user id -> credentials issued before are dead
+	clientCut  map[string]time.Time // OAuth2 client id -> tokens issued before are dead
 	jwks       map[string]jwkEntry  // kid -> key
 	jwksAt     time.Time            // last JWKS fetch attempt
 	feedOK     time.Time            // last successful revocation poll
@@ -64,6 +65,7 @@ func NewResolver(cfg ResolverConfig, log *zap.Logger) *Resolver {
 		tombstones: make(map[string]time.Time),
 		revokedJTI: make(map[string]time.Time),
 		userCut:    make(map[string]time.Time),
+		clientCut:  make(map[string]time.Time),
 		jwks:       make(map[string]jwkEntry),
 		usage:      make(map[string]time.Time),
 	}

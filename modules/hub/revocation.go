@@ -112,9 +112,17 @@ func (r *Resolver) apply(events []revocationEvent) {
 					r.tombstones[id] = now
 				}
 			}
+		case "client":
+			// An OAuth2 client revoked for good: every access token it
+			// holds was issued before the event.
+			at := ev.At
+			if at.IsZero() {
+				at = now
+			}
+			r.clientCut[ev.ID] = at
 		default:
-			// Unknown kinds (future OAuth2 client revocation…) drop every
-			// cached key: safe, and the cache refills on demand.
+			// Unknown kinds drop every cached key: safe, and the cache
+			// refills on demand.
 			r.keys = make(map[string]*keyEntry)
 		}
 		r.log.Info("credential revoked", zap.String("kind", ev.Kind), zap.String("id", ev.ID), zap.Int64("seq", ev.Seq))
@@ -122,6 +130,13 @@ func (r *Resolver) apply(events []revocationEvent) {
 	for k, t := range r.tombstones {
 		if now.Sub(t) > time.Minute {
 			delete(r.tombstones, k)
+		}
+	}
+	for k, t := range r.clientCut {
+		// A client cut outlives every token it cuts (access tokens live
+		// one hour), then goes; user cuts stay (users are not recreated).
+		if now.Sub(t) > forgetRevokedFor {
+			delete(r.clientCut, k)
 		}
 	}
 	for k, t := range r.revokedJTI {

@@ -14,6 +14,7 @@ func (r *Resolver) noteUsage(keyID string, now time.Time) {
 	r.mu.Lock()
 	r.usage[keyID] = now
 	r.mu.Unlock()
+	noteActiveKey(keyID, now) // active_api_keys (activekeys.go)
 }
 
 // reportUsage posts last-used times to the upstream every UsageInterval and

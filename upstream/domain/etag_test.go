@@ -139,3 +139,72 @@ func TestConcurrentPatchWithoutIfMatch(t *testing.T) {
 		}
 	})
 }
+
+func TestParseIfNoneMatch(t *testing.T) {
+	tests := []struct {
+		in       []string
+		wantAny  bool
+		wantVers []int64
+	}{
+		{nil, false, nil},
+		{[]string{"*"}, true, nil},
+		{[]string{`"v1"`}, false, []int64{1}},
+		{[]string{`W/"v2", "v3"`}, false, []int64{2, 3}},
+		{[]string{`"v1"`, `*`}, true, nil},
+		{[]string{`"x"`, `"v0"`, `v4`}, false, nil},
+	}
+	for _, tt := range tests {
+		gotAny, got := parseIfNoneMatch(tt.in)
+		if gotAny != tt.wantAny || !slices.Equal(got, tt.wantVers) {
+			t.Errorf("parseIfNoneMatch(%q) = %v, %v; want %v, %v", tt.in, gotAny, got, tt.wantAny, tt.wantVers)
+		}
+	}
+}
+
+// TestIfNoneMatch covers If-None-Match on writes (RFC 9110 §13.1.2): "*"
+// fails on any existing row; tags fail when they name the current version
+// (weak comparison). A missing row is 404 whatever the conditions.
+func TestIfNoneMatch(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		h := newHarness(t, d)
+		id := h.create("chantiers", map[string]any{"nom": "C"})
+		tests := []struct {
+			method string
+			hdr    []string
+			want   int
+		}{
+			{"PUT", []string{"If-None-Match", "*"}, 412},
+			{"PATCH", []string{"If-None-Match", "*"}, 412},
+			{"DELETE", []string{"If-None-Match", "*"}, 412},
+			{"PATCH", []string{"If-None-Match", `"v1"`}, 412},
+			{"PUT", []string{"If-None-Match", `W/"v1"`}, 412},
+			{"PATCH", []string{"If-None-Match", `"v9", "garbage"`}, 200}, // → v2
+			{"PUT", []string{"If-None-Match", `"v1"`}, 200},              // → v3
+			{"PATCH", []string{"If-Match", `"v3"`, "If-None-Match", `"v3"`}, 412},
+			{"PATCH", []string{"If-Match", `"v2"`, "If-None-Match", `"v1"`}, 412}, // If-Match fails
+			{"PATCH", []string{"If-Match", `"v3"`, "If-None-Match", `"v1"`}, 200}, // → v4
+			{"DELETE", []string{"If-None-Match", `"v4"`}, 412},
+			{"DELETE", []string{"If-None-Match", `"v3"`}, 204},
+			{"PUT", []string{"If-None-Match", "*"}, 404},
+			{"PATCH", []string{"If-None-Match", `"v1"`}, 404},
+			{"DELETE", []string{"If-None-Match", "*"}, 404},
+		}
+		for i, tt := range tests {
+			t.Run(fmt.Sprintf("%d_%s", i, tt.method), func(t *testing.T) {
+				var body any
+				if tt.method != "DELETE" {
+					body = map[string]any{"nom": fmt.Sprint("C", i)}
+				}
+				w := h.do(tt.method, path("chantiers", id), body, tt.hdr...)
+				if w.Code != tt.want {
+					t.Fatalf("%v: status %d, want %d: %s", tt.hdr, w.Code, tt.want, w.Body)
+				}
+				if tt.want == 412 {
+					if typ, _ := problemFields(t, w); typ != "urn:hubchantier:problem:precondition-failed" {
+						t.Fatalf("type %q", typ)
+					}
+				}
+			})
+		}
+	})
+}

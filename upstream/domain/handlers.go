@@ -51,7 +51,7 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request, res *reso
 }
 
 // handleReplace serves PUT /api/v1/<resource>/{id}: a full replacement,
-// atomic with the If-Match check.
+// atomic with the If-Match check (and If-None-Match, see writeVersions).
 func (s *Service) handleReplace(w http.ResponseWriter, r *http.Request, res *resource) {
 	id, ok := pathID(w, r, res)
 	if !ok {
@@ -66,7 +66,11 @@ func (s *Service) handleReplace(w http.ResponseWriter, r *http.Request, res *res
 		writeValidation(w, r, errs)
 		return
 	}
-	rec, err := s.update(r.Context(), res, id, v, parseIfMatch(r.Header.Values("If-Match")))
+	var rec *record
+	match, err := s.writeVersions(r.Context(), res, id, parseConditions(r.Header))
+	if err == nil {
+		rec, err = s.update(r.Context(), res, id, v, match)
+	}
 	if err != nil {
 		s.writeError(w, r, res, err)
 		return
@@ -87,8 +91,7 @@ func (s *Service) handlePatch(w http.ResponseWriter, r *http.Request, res *resou
 	if !ok {
 		return
 	}
-	match := parseIfMatch(r.Header.Values("If-Match"))
-	rec, errs, err := s.patch(r.Context(), res, id, in, match)
+	rec, errs, err := s.patch(r.Context(), res, id, in, parseConditions(r.Header))
 	switch {
 	case len(errs) > 0:
 		writeValidation(w, r, errs)
@@ -100,13 +103,15 @@ func (s *Service) handlePatch(w http.ResponseWriter, r *http.Request, res *resou
 }
 
 // patch applies the merge patch in to row id (see handlePatch).
-func (s *Service) patch(ctx context.Context, res *resource, id int64, in values, match []int64) (*record, []fieldError, error) {
+// The conditions are evaluated on each row read; only If-Match stops the
+// retries, since its versions cannot come back once the row moved on.
+func (s *Service) patch(ctx context.Context, res *resource, id int64, in values, cond conditions) (*record, []fieldError, error) {
 	for attempt := 0; ; attempt++ {
 		cur, err := s.get(ctx, res, id)
 		if err != nil {
 			return nil, nil, err
 		}
-		if !matches(match, cur.version) {
+		if !cond.allows(cur.version) {
 			return nil, nil, errPrecondition
 		}
 		v, errs := res.merge(modePatch, in, cur.vals)
@@ -114,20 +119,24 @@ func (s *Service) patch(ctx context.Context, res *resource, id int64, in values,
 			return nil, errs, nil
 		}
 		rec, err := s.update(ctx, res, id, v, []int64{cur.version})
-		if !errors.Is(err, errPrecondition) || match != nil || attempt+1 >= maxPatchAttempts {
+		if !errors.Is(err, errPrecondition) || cond.match != nil || attempt+1 >= maxPatchAttempts {
 			return rec, nil, err
 		}
 	}
 }
 
 // handleDelete serves DELETE /api/v1/<resource>/{id}: 204, atomic with the
-// If-Match check.
+// If-Match check (and If-None-Match, see writeVersions).
 func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request, res *resource) {
 	id, ok := pathID(w, r, res)
 	if !ok {
 		return
 	}
-	if err := s.remove(r.Context(), res, id, parseIfMatch(r.Header.Values("If-Match"))); err != nil {
+	match, err := s.writeVersions(r.Context(), res, id, parseConditions(r.Header))
+	if err == nil {
+		err = s.remove(r.Context(), res, id, match)
+	}
+	if err != nil {
 		s.writeError(w, r, res, err)
 		return
 	}
@@ -183,7 +192,7 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, res *resour
 		httpx.NotFound(w, r, res.singular+" "+r.PathValue("id"))
 	case errors.Is(err, errPrecondition):
 		httpx.Problem(w, r, problem.New(http.StatusPreconditionFailed, "precondition-failed", "Precondition Failed",
-			"the "+res.singular+" was modified since the version named in If-Match; fetch it again"))
+			"the current "+res.singular+" does not satisfy the If-Match or If-None-Match precondition; fetch it again"))
 	case errors.Is(err, errConflict):
 		httpx.Problem(w, r, problem.New(http.StatusConflict, "conflict", "Conflict", res.deleteConflictDetail()))
 	default:

@@ -51,6 +51,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	}
 	mux.Handle("GET /api/v1/planning", s.authed(affectations, s.handlePlanning))
 	mux.Handle("GET /api/v1/stats", s.authed(nil, s.handleStats))
+	mux.HandleFunc("GET /api/openapi.json", serveOpenAPI) // openapi.go
 }
 
 // handlerFunc is a domain handler bound to a resource.

@@ -16,6 +16,7 @@ import (
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/domain"
 	"github.com/hubchantier/hubgate/upstream/httpx"
+	"github.com/hubchantier/hubgate/upstream/oauth"
 )
 
 // MinSecretLen is the shortest accepted HUB_GATEWAY_SECRET, in bytes.
@@ -59,6 +60,7 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	}
 	mux := http.NewServeMux()
 	a.Register(mux)
+	oauth.New(d, a, oauth.Options{Now: cfg.Now, Logger: cfg.Logger}).Register(mux)
 	domain.New(d, deriveKey(cfg.GatewaySecret, "cursor")).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.PingContext(r.Context()); err != nil {

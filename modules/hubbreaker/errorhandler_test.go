@@ -1,0 +1,115 @@
+package hubbreaker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func TestErrorHandler(t *testing.T) {
+	open, _, _, clk := newTestCore(t, testSettings())
+	for range 3 {
+		open.RecordMetric(500, 0)
+	}
+	clk.add(1500 * time.Millisecond) // 3598.5 s left → 3599
+	closed, _, _, _ := newTestCore(t, testSettings())
+	register("t-open", open)
+	register("t-closed", closed)
+	t.Cleanup(func() { unregister("t-open", open); unregister("t-closed", closed) })
+
+	tests := []struct {
+		name       string
+		breaker    string
+		err        error
+		wantStatus int // 0: passed on to next
+		wantRetry  string
+	}{
+		{"open breaker, 503", "t-open", caddyhttp.Error(503, errors.New("no upstreams available")), 503, "3599"},
+		{"open breaker, 502 (an earlier request)", "t-open", caddyhttp.Error(502, errors.New("dial")), 0, ""},
+		{"open breaker, plain error", "t-open", errors.New("boom"), 0, ""},
+		{"closed breaker, 503 (passive health)", "t-closed", caddyhttp.Error(503, errors.New("no upstreams available")), 0, ""},
+		{"unknown breaker", "nope", caddyhttp.Error(503, errors.New("no upstreams available")), 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &ErrorHandler{Breaker: tt.breaker}
+			if err := h.Provision(caddy.Context{}); err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest("GET", "/api/v1/chantiers", nil)
+			r = r.WithContext(context.WithValue(r.Context(), caddyhttp.ErrorCtxKey, tt.err))
+			w := httptest.NewRecorder()
+			nextCalled := false
+			next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { nextCalled = true; return nil })
+			if err := h.ServeHTTP(w, r, next); err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantStatus == 0 {
+				if !nextCalled || w.Header().Get("Retry-After") != "" {
+					t.Fatalf("next called %v, Retry-After %q: want pass-through", nextCalled, w.Header().Get("Retry-After"))
+				}
+				return
+			}
+			if nextCalled || w.Code != tt.wantStatus || w.Header().Get("Retry-After") != tt.wantRetry ||
+				w.Header().Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("next %v, status %d, Retry-After %q, type %q", nextCalled, w.Code, w.Header().Get("Retry-After"), w.Header().Get("Content-Type"))
+			}
+			var body map[string]any
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+			if body["type"] != "urn:hubchantier:problem:upstream-unavailable" || body["status"] != float64(503) || body["retry_after"] != float64(3599) {
+				t.Fatalf("body %s", w.Body.Bytes())
+			}
+		})
+	}
+}
+
+func TestPoolKeepsStateAcrossReload(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	b1 := &Breaker{Name: "t-reload", ConsecutiveFailures: 2}
+	if err := b1.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b1.RecordMetric(500, 0)
+	b1.RecordMetric(500, 0)
+	if b1.OK() {
+		t.Fatal("not open after 2 failures")
+	}
+	// A reload provisions the new config before cleaning up the old one.
+	b2 := &Breaker{Name: "t-reload", ConsecutiveFailures: 2}
+	if err := b2.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b1.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if b2.OK() || lookup("t-reload") != b2.core {
+		t.Fatal("the reloaded breaker forgot it was open")
+	}
+	// Different settings: fresh state under the same name.
+	b3 := &Breaker{Name: "t-reload", ConsecutiveFailures: 3}
+	if err := b3.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if !b3.OK() || lookup("t-reload") != b3.core {
+		t.Fatal("new settings must start closed and be the registered breaker")
+	}
+	if err := b3.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if lookup("t-reload") != nil {
+		t.Fatal("registry still holds a breaker no config uses")
+	}
+}

@@ -1,0 +1,294 @@
+package hubbreaker
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/sony/gobreaker/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// testSettings trips on 3 consecutive failures or on half of at least 10
+// responses, and stays open for an hour unless a test says otherwise.
+func testSettings() settings {
+	return settings{
+		name: "test", consecutiveFailures: 3, failureRatio: 0.5, minRequests: 10,
+		window: time.Minute, openTimeout: time.Hour, halfOpenRequests: 1, probeTimeout: time.Hour,
+	}
+}
+
+// fakeClock is the injected clock of a core (leases, Retry-After).
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newTestCore(t *testing.T, s settings) (*core, prometheus.Gauge, *observer.ObservedLogs, *fakeClock) {
+	t.Helper()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "test_state"})
+	obs, logs := observer.New(zap.InfoLevel)
+	c := newCore(s, g, zap.New(obs))
+	clk := &fakeClock{t: time.Now()}
+	c.now = clk.now
+	t.Cleanup(func() { _ = c.Destruct() })
+	return c, g, logs, clk
+}
+
+// eventually polls f (gobreaker reads the real clock for open → half-open).
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true within 10s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestTrip(t *testing.T) {
+	tests := []struct {
+		name     string
+		statuses []int // responses fed in order
+		latency  time.Duration
+		slow     time.Duration // failureLatency
+		tripAt   int           // index of the response that opens it; -1 never
+	}{
+		{"consecutive 5xx", []int{500, 502, 503}, 0, 0, 2},
+		{"success resets the streak", []int{500, 500, 200, 500, 500, 200}, 0, 0, -1},
+		{"4xx are not failures", []int{404, 429, 400, 401, 404, 404}, 0, 0, -1},
+		{"ratio once min_requests is reached",
+			[]int{200, 500, 200, 500, 200, 500, 200, 500, 200, 500}, 0, 0, 9},
+		{"ratio below threshold", []int{200, 200, 500, 200, 200, 500, 200, 200, 500, 200, 200, 500}, 0, 0, -1},
+		{"slow answers count when failure_latency is set", []int{200, 200, 200}, 2 * time.Second, time.Second, 2},
+		{"slow answers are fine by default", []int{200, 200, 200}, 2 * time.Second, 0, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := testSettings()
+			s.failureLatency = tt.slow
+			c, g, _, _ := newTestCore(t, s)
+			for i, st := range tt.statuses {
+				if !c.OK() {
+					t.Fatalf("response %d: breaker refused before it should trip", i)
+				}
+				c.RecordMetric(st, tt.latency)
+				wantOpen := tt.tripAt >= 0 && i >= tt.tripAt
+				if got := c.State() == gobreaker.StateOpen; got != wantOpen {
+					t.Fatalf("after response %d (%d): open=%v, want %v", i, st, got, wantOpen)
+				}
+			}
+			want := 0.0
+			if tt.tripAt >= 0 {
+				want = 2
+				if c.OK() {
+					t.Fatal("open breaker said OK")
+				}
+			}
+			if v := gaugeValue(t, g); v != want {
+				t.Fatalf("gauge %v, want %v", v, want)
+			}
+		})
+	}
+}
+
+func TestRollingWindowForgets(t *testing.T) {
+	s := testSettings()
+	s.window = 100 * time.Millisecond
+	s.consecutiveFailures = 1000
+	c, _, _, _ := newTestCore(t, s)
+	for range 9 {
+		c.RecordMetric(500, 0)
+	}
+	// The 9 failures slide out of the window; then 1 more failure among
+	// 10 fresh responses is under the ratio.
+	eventually(t, "window slid", func() bool { c.State(); return c.cb.Counts().Requests == 0 })
+	for range 9 {
+		c.RecordMetric(200, 0)
+	}
+	c.RecordMetric(500, 0)
+	if c.State() != gobreaker.StateClosed {
+		t.Fatalf("state %s, want closed: old failures must leave the window", c.State())
+	}
+}
+
+func TestHalfOpen(t *testing.T) {
+	tests := []struct {
+		name      string
+		probe     int
+		wantState gobreaker.State
+		wantGauge float64
+	}{
+		{"a successful probe closes", 200, gobreaker.StateClosed, 0},
+		{"a failed probe re-opens", 500, gobreaker.StateOpen, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := testSettings()
+			s.openTimeout = 20 * time.Millisecond
+			c, g, logs, _ := newTestCore(t, s)
+			for range 3 {
+				c.RecordMetric(500, 0)
+			}
+			// The timer makes the half-open state visible without traffic.
+			eventually(t, "gauge half-open", func() bool { return gaugeValue(t, g) == 1 })
+			if !c.OK() {
+				t.Fatal("half-open breaker refused the probe")
+			}
+			if c.OK() {
+				t.Fatal("half-open breaker admitted a second probe (half_open_requests 1)")
+			}
+			c.RecordMetric(tt.probe, time.Millisecond)
+			if tt.wantState == gobreaker.StateOpen {
+				// open_timeout is short: it may already be half-open again.
+				if st := c.State(); st == gobreaker.StateClosed {
+					t.Fatalf("state %s after a failed probe", st)
+				}
+			} else if st := c.State(); st != tt.wantState {
+				t.Fatalf("state %s, want %s", st, tt.wantState)
+			}
+			var transitions []string
+			for _, e := range logs.All() {
+				transitions = append(transitions, e.ContextMap()["from"].(string)+"→"+e.ContextMap()["to"].(string))
+			}
+			want := []string{"closed→open", "open→half-open", "half-open→" + tt.wantState.String()}
+			if len(transitions) < 3 || transitions[0] != want[0] || transitions[1] != want[1] || transitions[2] != want[2] {
+				t.Fatalf("transitions logged %v, want %v first", transitions, want)
+			}
+			if tt.wantState == gobreaker.StateClosed {
+				if v := gaugeValue(t, g); v != tt.wantGauge {
+					t.Fatalf("gauge %v, want %v", v, tt.wantGauge)
+				}
+			}
+		})
+	}
+}
+
+func TestOpenLogIsAWarningWithCounts(t *testing.T) {
+	c, _, logs, _ := newTestCore(t, testSettings())
+	for range 3 {
+		c.RecordMetric(503, 0)
+	}
+	entries := logs.FilterMessage("circuit breaker opened: upstream requests refused").All()
+	if len(entries) != 1 {
+		t.Fatalf("%d open logs, want 1: %v", len(entries), logs.All())
+	}
+	m := entries[0].ContextMap()
+	if entries[0].Level != zap.WarnLevel || m["upstream"] != "test" || m["consecutive_failures"] != uint32(3) {
+		t.Fatalf("open log %v %v", entries[0].Level, m)
+	}
+}
+
+func TestProbeLeaseLapses(t *testing.T) {
+	s := testSettings()
+	s.openTimeout = 10 * time.Millisecond
+	s.probeTimeout = 30 * time.Second
+	s.halfOpenRequests = 2
+	c, _, _, clk := newTestCore(t, s)
+	for range 3 {
+		c.RecordMetric(500, 0)
+	}
+	eventually(t, "half-open", func() bool { return c.State() == gobreaker.StateHalfOpen })
+	if !c.OK() || !c.OK() {
+		t.Fatal("half_open_requests 2 must admit two probes")
+	}
+	if c.OK() {
+		t.Fatal("a third probe was admitted")
+	}
+	// The probes never report (dial errors): their leases lapse.
+	clk.add(29 * time.Second)
+	if c.OK() {
+		t.Fatal("lease lapsed early")
+	}
+	clk.add(2 * time.Second)
+	if !c.OK() {
+		t.Fatal("lapsed leases must let a new probe through")
+	}
+	if c.State() != gobreaker.StateHalfOpen {
+		t.Fatalf("state %s: an unanswered probe is not a verdict", c.State())
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	c, _, _, clk := newTestCore(t, testSettings()) // open_timeout 1h
+	if got := c.RetryAfter(); got != 0 {
+		t.Fatalf("closed: Retry-After %d", got)
+	}
+	for range 3 {
+		c.RecordMetric(500, 0)
+	}
+	tests := []struct {
+		elapsed time.Duration
+		want    int
+	}{
+		{0, 3600},
+		{1500 * time.Millisecond, 3599}, // 3598.5 s left: rounded up
+		{time.Hour - 100*time.Millisecond, 1},
+		{time.Hour + time.Second, 1}, // probe due: never 0
+	}
+	opened := clk.now()
+	for _, tt := range tests {
+		clk.mu.Lock()
+		clk.t = opened.Add(tt.elapsed)
+		clk.mu.Unlock()
+		if got := c.RetryAfter(); got != tt.want {
+			t.Errorf("after %s: Retry-After %d, want %d", tt.elapsed, got, tt.want)
+		}
+	}
+}
+
+func TestLateAnswersWhileOpenChangeNothing(t *testing.T) {
+	c, _, _, _ := newTestCore(t, testSettings())
+	for range 3 {
+		c.RecordMetric(500, 0)
+	}
+	for range 20 {
+		c.RecordMetric(200, 0) // requests admitted before the trip
+	}
+	if c.State() != gobreaker.StateOpen {
+		t.Fatalf("state %s, want open", c.State())
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	s := testSettings()
+	s.openTimeout = time.Millisecond
+	c, _, _, _ := newTestCore(t, s)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				if c.OK() {
+					c.RecordMetric(200+300*((i+w)%2), 0)
+				}
+				_ = c.RetryAfter()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// gaugeValue reads a gauge (prometheus/testutil pulls modules this build
+// does not carry).
+func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetGauge().GetValue()
+}

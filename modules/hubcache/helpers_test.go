@@ -1,0 +1,182 @@
+package hubcache
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/hubchantier/hubgate/modules/hub"
+)
+
+// clock is an injectable time.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// stores returns the backends every behaviour test runs on: memory always,
+// Redis when HUB_TEST_REDIS_URL is set (with a unique prefix).
+func stores(t *testing.T) map[string]func(t *testing.T) hub.Store {
+	m := map[string]func(t *testing.T) hub.Store{
+		"memory": func(t *testing.T) hub.Store {
+			ms := &hub.MemoryStore{Name: "hubcache-test-" + randHex()}
+			if err := ms.Provision(caddy.Context{}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = ms.Cleanup() })
+			return ms.Store()
+		},
+	}
+	if url := os.Getenv("HUB_TEST_REDIS_URL"); url != "" {
+		m["redis"] = func(t *testing.T) hub.Store { return redisStore(t, url) }
+	} else {
+		t.Log("Redis variants skipped: set HUB_TEST_REDIS_URL to run them")
+	}
+	return m
+}
+
+func redisStore(t *testing.T, url string) hub.Store {
+	rs := &hub.RedisStore{URL: url, Prefix: "test:hubcache:" + randHex() + ":"}
+	if err := rs.Provision(caddy.Context{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rs.Cleanup() })
+	return rs.Store()
+}
+
+func randHex() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newTestHandler builds a provisioned handler on s without a Caddy context.
+func newTestHandler(t *testing.T, s hub.Store, clk *clock, configure func(*Handler)) *Handler {
+	t.Helper()
+	h := &Handler{}
+	if configure != nil {
+		configure(h)
+	}
+	if err := h.setDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	h.log, h.now, h.metrics = zap.NewNop(), clk.now, hub.GetMetrics()
+	// Pooled like in Provision, so the admin purge reaches it.
+	g, key, err := engineFor(s, h.L1Entries, h.L1Bytes, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = enginePool.Delete(key) })
+	h.g, h.poolKey = g, key
+	h.g.now = clk.now
+	return h
+}
+
+// upstream is a counting next handler with a programmable answer.
+type upstream struct {
+	hits   atomic.Int32
+	mu     sync.Mutex
+	status int
+	header http.Header
+	body   string
+	err    error
+	gate   chan struct{} // when set, each call waits for it to close
+}
+
+func newUpstream(body string) *upstream {
+	return &upstream{status: 200, header: http.Header{"Content-Type": {"application/json"}}, body: body}
+}
+
+func (u *upstream) set(f func(u *upstream)) { u.mu.Lock(); f(u); u.mu.Unlock() }
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	u.hits.Add(1)
+	u.mu.Lock()
+	status, hdr, body, err, gate := u.status, u.header.Clone(), u.body, u.err, u.gate
+	u.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	if err != nil {
+		return err
+	}
+	for k, v := range hdr {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = io.WriteString(w, body)
+	}
+	return nil
+}
+
+// ident builds an identity.
+func ident(subject, keyID string, scopes ...string) *hub.Identity {
+	return &hub.Identity{Subject: subject, Role: "conducteur", Method: "api_key", KeyID: keyID, Scopes: scopes}
+}
+
+// call sends one request through h to next.
+func call(t *testing.T, h *Handler, next caddyhttp.Handler, method, target string, id *hub.Identity, headers ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	w := httptest.NewRecorder()
+	if err := h.ServeHTTP(w, request(method, target, id, headers...), next); err != nil {
+		w.Code = -1
+		w.Header().Set("X-Test-Error", err.Error())
+	}
+	return w
+}
+
+func request(method, target string, id *hub.Identity, headers ...string) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), nil, nil)
+	if id != nil {
+		caddyhttp.SetVar(r.Context(), hub.IdentityVar, id)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		r.Header.Add(headers[i], headers[i+1])
+	}
+	return r
+}
+
+func cacheStatus(w *httptest.ResponseRecorder) string { return w.Header().Get("Cache-Status") }
+
+func wantStatusPrefix(t *testing.T, w *httptest.ResponseRecorder, prefix string) {
+	t.Helper()
+	if got := cacheStatus(w); !strings.HasPrefix(got, prefix) {
+		t.Fatalf("Cache-Status = %q, want prefix %q (status %d, err %q)", got, prefix, w.Code, w.Header().Get("X-Test-Error"))
+	}
+}
+
+// closedPort returns a loopback port nothing listens on.
+func closedPort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}

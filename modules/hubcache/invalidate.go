@@ -1,0 +1,106 @@
+package hubcache
+
+import (
+	"context"
+	"net/http"
+	"path"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+// serveWrite forwards a write and, when it succeeded (2xx), invalidates
+// what it changed before the client sees the answer: once a client holds
+// the 2xx, no gateway instance serves the old representation.
+func (h *Handler) serveWrite(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	ww := &writeObserver{ResponseWriter: w, onHeader: func(status int, hdr http.Header) {
+		if status < 200 || status > 299 {
+			return
+		}
+		tags := h.writeTags(r.URL.Path, hdr)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Duration(h.StoreTimeout))
+		defer cancel()
+		if err := h.g.invalidate(ctx, tags); err != nil {
+			// Remembered and replayed when the store is back; until then
+			// the store is not read, so nothing stale is served from it.
+			h.log.Warn("cache invalidation deferred: store unreachable", zap.Int("tags", len(tags)))
+			return
+		}
+		cacheMetrics().invalidated.Add(float64(len(tags)))
+	}}
+	return next.ServeHTTP(ww, r)
+}
+
+// writeTags lists the tags a successful write at p invalidates: the item
+// (or collection) itself, its collection, the related aggregates and the
+// tags the upstream named in Cache-Tag / Surrogate-Key.
+func (h *Handler) writeTags(p string, hdr http.Header) []string {
+	p = cleanPath(p)
+	tags := []string{hashTag(tagExact + p)}
+	if dir := path.Dir(p); dir != p {
+		tags = append(tags, hashTag(tagExact+dir))
+	}
+	for _, rel := range h.Related {
+		if rel.pattern.Match(p) {
+			for _, q := range rel.Invalidate {
+				tags = append(tags, hashTag(tagExact+cleanPath(q)))
+			}
+		}
+	}
+	return append(tags, customTags(hdr)...)
+}
+
+// writeObserver calls onHeader once, just before the response header of a
+// write goes out, and keeps Cache-Tag / Surrogate-Key from the client.
+type writeObserver struct {
+	http.ResponseWriter
+	onHeader func(status int, hdr http.Header)
+	done     bool
+}
+
+func (o *writeObserver) WriteHeader(status int) {
+	if status >= 200 && !o.done {
+		o.done = true
+		o.onHeader(status, o.Header())
+		o.Header().Del("Cache-Tag")
+		o.Header().Del("Surrogate-Key")
+	}
+	o.ResponseWriter.WriteHeader(status)
+}
+
+func (o *writeObserver) Write(p []byte) (int, error) {
+	if !o.done {
+		o.WriteHeader(http.StatusOK)
+	}
+	return o.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the client's writer (flush).
+func (o *writeObserver) Unwrap() http.ResponseWriter { return o.ResponseWriter }
+
+// tagStripper keeps Cache-Tag / Surrogate-Key from clients on responses
+// that bypass the cache.
+type tagStripper struct {
+	http.ResponseWriter
+	done bool
+}
+
+func (t *tagStripper) WriteHeader(status int) {
+	if !t.done && status >= 200 {
+		t.done = true
+		t.Header().Del("Cache-Tag")
+		t.Header().Del("Surrogate-Key")
+	}
+	t.ResponseWriter.WriteHeader(status)
+}
+
+func (t *tagStripper) Write(p []byte) (int, error) {
+	if !t.done {
+		t.WriteHeader(http.StatusOK)
+	}
+	return t.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the client's writer.
+func (t *tagStripper) Unwrap() http.ResponseWriter { return t.ResponseWriter }

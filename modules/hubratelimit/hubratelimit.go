@@ -1,0 +1,257 @@
+// Package hubratelimit is the hub_rate_limit HTTP handler: exact rate limits
+// per principal (API key, user, OAuth client; client IP when anonymous) and
+// per endpoint, shared by every gateway instance through the hub store
+// (one atomic Redis script per decision), with the RateLimit-Policy and
+// RateLimit fields of draft-ietf-httpapi-ratelimit-headers, the classic
+// X-RateLimit-* fields, and Retry-After on 429.
+package hubratelimit
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/hubchantier/hubgate/modules/hub"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Defaults.
+const (
+	DefaultRate          = "1000/hour"
+	DefaultWarnInterval  = time.Minute
+	DefaultRetryInterval = time.Second
+)
+
+// Handler limits request rates. Every request counts against the default
+// policy of its principal (unless Default is ["off"]) and against every
+// rule that matches it; it is admitted only if all of them admit it, the
+// strictest deciding, and a refused request consumes nothing.
+type Handler struct {
+	// Default is the policy every request counts against, per principal:
+	// "N/unit" rates, the first the main quota and the others bursts.
+	// Default ["1000/hour"]; ["off"] disables it. An API key's own
+	// rate_limit (set by an admin upstream) replaces it for that key.
+	Default []string `json:"default,omitempty"`
+	// Rules are per-endpoint limits; every matching rule applies.
+	Rules []*Rule `json:"rules,omitempty"`
+	// FailClosed refuses requests with 503 while the shared store (Redis)
+	// is unreachable. Default false (fail open): a local in-memory limiter
+	// takes over, so limits hold per instance until the store is back.
+	FailClosed bool `json:"fail_closed,omitempty"`
+	// WarnInterval is the least time between two warnings about an
+	// unreachable store. Default 1m.
+	WarnInterval caddy.Duration `json:"warn_interval,omitempty"`
+	// RetryInterval is how long the store is left alone after an error
+	// before it is tried again (also the Retry-After of fail_closed 503s).
+	// Default 1s.
+	RetryInterval caddy.Duration `json:"retry_interval,omitempty"`
+
+	defaultPolicy *policy
+	guard         *guard
+	now           func() time.Time
+	log           *zap.Logger
+	metrics       *hub.Metrics
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.hub_rate_limit",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision compiles the policies and takes the limiter of the hub store.
+// Nothing here touches the network.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.log = ctx.Logger()
+	if err := h.compile(); err != nil {
+		return err
+	}
+	m := getMetrics()
+	h.metrics = hub.GetMetrics()
+	if err := hub.RegisterCollectors(ctx.GetMetricsRegistry(), append(h.metrics.Collectors(), m.collectors()...)...); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	appIface, err := ctx.App("hub")
+	if err != nil {
+		return fmt.Errorf("hub_rate_limit needs the hub app: %w", err)
+	}
+	store := appIface.(*hub.App).Store()
+	lim, ok := store.(hub.Limiter)
+	if !ok {
+		return fmt.Errorf("hub_rate_limit: the %s store cannot rate limit", store.Kind())
+	}
+	h.setLimiter(lim)
+	return nil
+}
+
+// compile sets defaults and compiles the policies (Provision and tests).
+func (h *Handler) compile() error {
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = zap.NewNop()
+	}
+	if h.WarnInterval <= 0 {
+		h.WarnInterval = caddy.Duration(DefaultWarnInterval)
+	}
+	if h.RetryInterval <= 0 {
+		h.RetryInterval = caddy.Duration(DefaultRetryInterval)
+	}
+	if len(h.Default) == 0 {
+		h.Default = []string{DefaultRate}
+	}
+	h.defaultPolicy = nil
+	if !(len(h.Default) == 1 && h.Default[0] == "off") {
+		p, err := newPolicy(DefaultPolicyName, h.Default)
+		if err != nil {
+			return fmt.Errorf("default: %w", err)
+		}
+		h.defaultPolicy = &p
+	}
+	names := map[string]bool{}
+	for i, r := range h.Rules {
+		if err := r.compile(); err != nil {
+			return fmt.Errorf("rule %d: %w", i, err)
+		}
+		if names[r.Name] {
+			return fmt.Errorf("rule %d: duplicate rule name %q", i, r.Name)
+		}
+		names[r.Name] = true
+	}
+	return nil
+}
+
+// setLimiter wires the shared limiter behind the fail-open/closed guard.
+func (h *Handler) setLimiter(lim hub.Limiter) {
+	h.guard = &guard{
+		primary:    lim,
+		fallback:   localFallback(),
+		failClosed: h.FailClosed,
+		retry:      time.Duration(h.RetryInterval),
+		warnEvery:  time.Duration(h.WarnInterval),
+		now:        h.now,
+		log:        h.log,
+		metrics:    getMetrics(),
+	}
+}
+
+// Validate checks the configuration (compile already refused bad values).
+func (h *Handler) Validate() error {
+	if h.defaultPolicy == nil && len(h.Rules) == 0 {
+		return errors.New("hub_rate_limit: default is off and there are no rules: nothing to limit")
+	}
+	return nil
+}
+
+// ServeHTTP decides the request and sets the rate limit fields.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	applied := h.windows(r)
+	if len(applied) == 0 {
+		return next.ServeHTTP(w, r)
+	}
+	ws := make([]hub.Window, len(applied))
+	for i, a := range applied {
+		ws[i] = a.store
+	}
+	d, fellBack, err := h.guard.allow(r.Context(), ws)
+	if errors.Is(err, errUnavailable) {
+		return h.unavailable(w, r)
+	}
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("rate limit: %w", err))
+	}
+	if fellBack {
+		h.log.Debug("rate limit decided locally (store unreachable)")
+	}
+	setFields(w.Header(), applied, d, h.now())
+	if !d.Allowed {
+		return h.reject(w, r, applied, d)
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// applied is one window that applies to this request.
+type applied struct {
+	window
+	store hub.Window
+}
+
+// windows lists the windows of the default policy (or the key's own rate)
+// and of every matching rule, with their partitions.
+func (h *Handler) windows(r *http.Request) []applied {
+	id, _ := caddyhttp.GetVar(r.Context(), hub.IdentityVar).(*hub.Identity)
+	principal := principalPartition(id)
+	var ip string
+	ipPartition := func() string {
+		if ip == "" {
+			ip = "ip:" + clientIP(r)
+		}
+		return ip
+	}
+	forPrincipal := func() string {
+		if principal != "" {
+			return principal
+		}
+		return ipPartition()
+	}
+	var out []applied
+	add := func(partition string, ws []window) {
+		for _, w := range ws {
+			out = append(out, applied{window: w, store: hub.Window{Key: storeKey(partition, w), Limit: w.rate.Limit, Period: w.rate.Period}})
+		}
+	}
+	if h.defaultPolicy != nil {
+		ws := h.defaultPolicy.windows
+		if id != nil && id.RateLimit != "" {
+			if own, err := ParseRate(id.RateLimit); err == nil {
+				ws = []window{newWindow(DefaultPolicyName, 0, own)}
+			} else {
+				h.log.Debug("ignoring the key's unreadable rate_limit", zap.String("key_id", id.KeyID), zap.Error(err))
+			}
+		}
+		add(forPrincipal(), ws)
+	}
+	for _, rule := range h.Rules {
+		if !rule.matches(r.Method, r.URL.Path) {
+			continue
+		}
+		if rule.Per == PerIP {
+			add(ipPartition(), rule.policy.windows)
+		} else {
+			add(forPrincipal(), rule.policy.windows)
+		}
+	}
+	return out
+}
+
+// clientIP returns Caddy's client_ip (which honours trusted_proxies), or the
+// connection's address when the variable is missing.
+func clientIP(r *http.Request) string {
+	if s, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); s != "" {
+		return s
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

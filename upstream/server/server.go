@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hubchantier/hubgate/upstream/anomaly"
 	"github.com/hubchantier/hubgate/upstream/auth"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/domain"
@@ -62,6 +63,7 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	a.Register(mux)
 	oauth.New(d, a, oauth.Options{Now: cfg.Now, Logger: cfg.Logger}).Register(mux)
 	domain.New(d, deriveKey(cfg.GatewaySecret, "cursor")).Register(mux)
+	anomaly.New(d, cfg.GatewaySecret, deriveKey(cfg.GatewaySecret, "cursor"), cfg.Now).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.PingContext(r.Context()); err != nil {
 			httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})

@@ -6,6 +6,8 @@ package hubgate
 import (
 	// Every module package of the suite; imports_test.go fails when one is missing.
 	_ "github.com/hubchantier/hubgate/modules/hub"
+	_ "github.com/hubchantier/hubgate/modules/hubanomaly"
+	_ "github.com/hubchantier/hubgate/modules/hubaudit"
 	_ "github.com/hubchantier/hubgate/modules/hubauth"
 	_ "github.com/hubchantier/hubgate/modules/hubbreaker"
 	_ "github.com/hubchantier/hubgate/modules/hubcache"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -37,6 +38,8 @@ func newCountingProxy(t *testing.T, upstream string) *countingProxy {
 	}
 	p := &countingProxy{addr: l.Addr().String(), gets: map[string]int{}, delay: map[string]time.Duration{}}
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: upstream})
+	// Canceled long polls (the revocation feed at shutdown) are not news.
+	rp.ErrorLog = log.New(io.Discard, "", 0)
 	p.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		if r.Method == http.MethodGet {
@@ -285,6 +288,22 @@ func TestCacheE2E(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != 400 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
 				t.Fatalf("bad purge: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+
+			// The hits are counted (bounded labels only).
+			mr, err := http.Get(gw.MetricsURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			metrics, _ := io.ReadAll(mr.Body)
+			mr.Body.Close()
+			for _, want := range []string{"\napi_cache_hits_total ", `hub_cache_requests_total{result="hit"} `, `hub_cache_requests_total{result="miss"} `, "hub_cache_evictions_total "} {
+				if !bytes.Contains(metrics, []byte(want)) {
+					t.Fatalf("metrics lack %q", want)
+				}
+			}
+			if bytes.Contains(metrics, []byte("\napi_cache_hits_total 0\n")) {
+				t.Fatal("api_cache_hits_total is 0 after hits")
 			}
 		})
 	}

@@ -13,6 +13,8 @@
 //	hubchantier oauth-client create --name N --redirect-uri U --scopes S [--public] [--json]
 //	hubchantier oauth-client list [--json]
 //	hubchantier oauth-client revoke CLIENT_ID
+//	hubchantier audit verify [--json]
+//	hubchantier audit retention [--keep-days D] [--anonymize-days D]
 //
 // Environment: HUB_DB (default data/hub.db; a postgres:// URL selects
 // PostgreSQL), HUB_ADDR (default 127.0.0.1:9000), HUB_GATEWAY_SECRET
@@ -56,6 +58,9 @@ commands:
   oauth-client create --name N --redirect-uri U[,U2] --scopes a,b [--public] [--json]
   oauth-client list [--json]
   oauth-client revoke CLIENT_ID
+  audit verify [--json]      check every gateway's audit hash chain (exit 1 on a break)
+  audit retention [--keep-days 365] [--anonymize-days 30]
+                             delete old audit records, anonymize old client IPs
 
 environment: HUB_DB (default data/hub.db, or postgres://…), HUB_ADDR (default
 127.0.0.1:9000), HUB_GATEWAY_SECRET, HUB_JWT_ISSUER, HUB_JWT_AUDIENCE,
@@ -157,6 +162,12 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			return err
 		}
 		return c.oauthClient(ctx, s, r)
+	case "audit":
+		s, r, err := sub()
+		if err != nil {
+			return err
+		}
+		return c.auditCmd(ctx, s, r)
 	case "signing-key":
 		s, r, err := sub()
 		if err != nil {

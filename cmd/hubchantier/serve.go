@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hubchantier/hubgate/upstream/audit"
 	"github.com/hubchantier/hubgate/upstream/server"
 )
 
@@ -45,6 +46,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Audit retention (docs/audit.md): now, then daily, until shutdown.
+	go audit.New(d, nil).RunRetention(ctx, 24*time.Hour, log)
 	addr := c.env("HUB_ADDR", defaultAddr)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

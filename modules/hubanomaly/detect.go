@@ -57,7 +57,7 @@ type thresholds struct {
 
 // bucket counts the requests of one slot of the error-rate window.
 type bucket struct {
-	n         int64 // slot number (time / slot width); stale when old
+	n          int64 // slot number (time / slot width); stale when old
 	total, bad int32
 }
 
@@ -117,6 +117,7 @@ type state struct {
 	minute    int64
 	count     float64
 	baseline  float64
+	weight    float64 // 1-(1-α)^minutes folded into baseline
 	firstSeen int64
 
 	paths distinctSet
@@ -210,15 +211,24 @@ func (st *state) countMinute(now int64, r *SpikeRule, alpha float64) (count, bas
 		st.firstSeen, st.minute = now, m
 	case m > st.minute:
 		st.baseline = alpha*st.count + (1-alpha)*st.baseline
+		st.weight = alpha + (1-alpha)*st.weight
 		if gap := m - st.minute - 1; gap > 0 {
-			st.baseline *= math.Pow(1-alpha, float64(min(gap, 1<<20)))
+			decay := math.Pow(1-alpha, float64(min(gap, 1<<20)))
+			st.baseline *= decay
+			st.weight = 1 - (1-st.weight)*decay
 		}
 		st.minute, st.count = m, 0
 	}
 	st.count++
-	limit = r.Factor*st.baseline + float64(r.Floor)
+	// An EWMA started at zero underestimates the mean until it has seen
+	// several half-lives; dividing by the weight accumulated so far
+	// (1-(1-α)^minutes) removes that bias, so the warm-up can be short.
+	if st.weight > 0 {
+		base = st.baseline / st.weight
+	}
+	limit = r.Factor*base + float64(r.Floor)
 	warm = now-st.firstSeen >= int64(time.Duration(r.Warmup))
-	return st.count, st.baseline, limit, warm
+	return st.count, base, limit, warm
 }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }

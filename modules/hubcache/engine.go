@@ -154,7 +154,7 @@ func (g *engine) invalidate(ctx context.Context, tags []string) error {
 // with the current generations of tags and of the entry's tags.
 func (g *engine) resolve(ctx context.Context, key string, tags []string) (*entry, map[string]string, error) {
 	if e := g.l1.get(key); e != nil {
-		gens, err := g.b.gens(ctx, append(append([]string(nil), tags...), e.tags...))
+		gens, err := g.b.gens(ctx, union(tags, e.tags))
 		return e, gens, err
 	}
 	blob, gens, err := g.b.lookup(ctx, key, tags)
@@ -167,6 +167,23 @@ func (g *engine) resolve(ctx context.Context, key string, tags []string) (*entry
 	}
 	g.l1.add(key, e)
 	return e, gens, nil
+}
+
+// union returns a followed by the elements of b not in a (an entry's tags
+// begin with the request's, so this is usually a plus the custom tags).
+func union(a, b []string) []string {
+	out := append(make([]string, 0, len(a)+len(b)), a...)
+	seen := make(map[string]bool, len(a))
+	for _, t := range a {
+		seen[t] = true
+	}
+	for _, t := range b {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // find looks a request up: the primary key, then, when the stored

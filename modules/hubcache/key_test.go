@@ -97,3 +97,24 @@ func TestPrefixes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNormalizeQuery: the normal form is stable, never keeps fields, and
+// two queries with one normal form get one key.
+func FuzzNormalizeQuery(f *testing.F) {
+	for _, s := range []string{"", "b=2&a=1", "fields=id&limit=5", "a=%zz", "a=1&a=2&fields=x,y", "%3D=%26"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		n, ok := normalizeQuery(raw)
+		if !ok {
+			return
+		}
+		again, ok := normalizeQuery(n)
+		if !ok || again != n {
+			t.Fatalf("normalizeQuery(%q) = %q, not stable: %q %v", raw, n, again, ok)
+		}
+		if strings.HasPrefix(n, "fields=") || strings.Contains(n, "&fields=") {
+			t.Fatalf("normalizeQuery(%q) = %q keeps fields", raw, n)
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/hubchantier/hubgate/internal/problem"
+	"github.com/hubchantier/hubgate/upstream/audit/chain"
 	"github.com/hubchantier/hubgate/upstream/httpx"
 )
 
@@ -66,16 +67,41 @@ func (s *Service) handleReplace(w http.ResponseWriter, r *http.Request, res *res
 		writeValidation(w, r, errs)
 		return
 	}
-	var rec *record
-	match, err := s.writeVersions(r.Context(), res, id, parseConditions(r.Header))
-	if err == nil {
-		rec, err = s.update(r.Context(), res, id, v, match)
-	}
+	before, rec, err := s.replace(r.Context(), res, id, v, parseConditions(r.Header))
 	if err != nil {
 		s.writeError(w, r, res, err)
 		return
 	}
+	auditChanges(w, before, rec)
 	writeRecord(w, http.StatusOK, rec)
+}
+
+// replace writes v over row id and returns the row as it was (for the audit
+// trail) and as written. The row is read, the preconditions evaluated on
+// it, and the write made conditional on the version read, so "before" is
+// exactly the state overwritten: a write that raced in between makes this
+// one a 412 when the client sent a precondition (as writeVersions does),
+// and is retried otherwise (like a PATCH without If-Match; the last attempt
+// writes unconditionally, as PUT without preconditions always did).
+func (s *Service) replace(ctx context.Context, res *resource, id int64, v values, cond conditions) (*record, *record, error) {
+	for attempt := 0; ; attempt++ {
+		cur, err := s.get(ctx, res, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !cond.allows(cur.version) {
+			return nil, nil, errPrecondition
+		}
+		conditional := cond.match != nil || cond.hasNone()
+		match := []int64{cur.version}
+		if !conditional && attempt+1 >= maxPatchAttempts {
+			match = nil
+		}
+		rec, err := s.update(ctx, res, id, v, match)
+		if !errors.Is(err, errPrecondition) || conditional || match == nil {
+			return cur, rec, err
+		}
+	}
 }
 
 // handlePatch serves PATCH /api/v1/<resource>/{id}: a JSON merge patch
@@ -91,36 +117,38 @@ func (s *Service) handlePatch(w http.ResponseWriter, r *http.Request, res *resou
 	if !ok {
 		return
 	}
-	rec, errs, err := s.patch(r.Context(), res, id, in, parseConditions(r.Header))
+	before, rec, errs, err := s.patch(r.Context(), res, id, in, parseConditions(r.Header))
 	switch {
 	case len(errs) > 0:
 		writeValidation(w, r, errs)
 	case err != nil:
 		s.writeError(w, r, res, err)
 	default:
+		auditChanges(w, before, rec)
 		writeRecord(w, http.StatusOK, rec)
 	}
 }
 
-// patch applies the merge patch in to row id (see handlePatch).
+// patch applies the merge patch in to row id (see handlePatch) and
+// returns the row before (for the audit trail) and after.
 // The conditions are evaluated on each row read; only If-Match stops the
 // retries, since its versions cannot come back once the row moved on.
-func (s *Service) patch(ctx context.Context, res *resource, id int64, in values, cond conditions) (*record, []fieldError, error) {
+func (s *Service) patch(ctx context.Context, res *resource, id int64, in values, cond conditions) (*record, *record, []fieldError, error) {
 	for attempt := 0; ; attempt++ {
 		cur, err := s.get(ctx, res, id)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if !cond.allows(cur.version) {
-			return nil, nil, errPrecondition
+			return nil, nil, nil, errPrecondition
 		}
 		v, errs := res.merge(modePatch, in, cur.vals)
 		if len(errs) > 0 {
-			return nil, errs, nil
+			return nil, nil, errs, nil
 		}
 		rec, err := s.update(ctx, res, id, v, []int64{cur.version})
 		if !errors.Is(err, errPrecondition) || cond.match != nil || attempt+1 >= maxPatchAttempts {
-			return rec, nil, err
+			return cur, rec, nil, err
 		}
 	}
 }
@@ -132,15 +160,57 @@ func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request, res *reso
 	if !ok {
 		return
 	}
-	match, err := s.writeVersions(r.Context(), res, id, parseConditions(r.Header))
-	if err == nil {
-		err = s.remove(r.Context(), res, id, match)
-	}
+	before, err := s.removeCurrent(r.Context(), res, id, parseConditions(r.Header))
 	if err != nil {
 		s.writeError(w, r, res, err)
 		return
 	}
+	auditChanges(w, before, nil)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// removeCurrent deletes row id and returns it as it was, read first and
+// deleted only at the version read (see replace for the race handling).
+func (s *Service) removeCurrent(ctx context.Context, res *resource, id int64, cond conditions) (*record, error) {
+	for attempt := 0; ; attempt++ {
+		cur, err := s.get(ctx, res, id)
+		if err != nil {
+			return nil, err
+		}
+		if !cond.allows(cur.version) {
+			return nil, errPrecondition
+		}
+		conditional := cond.match != nil || cond.hasNone()
+		match := []int64{cur.version}
+		if !conditional && attempt+1 >= maxPatchAttempts {
+			match = nil
+		}
+		err = s.remove(ctx, res, id, match)
+		if !errors.Is(err, errPrecondition) || conditional || match == nil {
+			return cur, err
+		}
+	}
+}
+
+// auditChanges reports a write's before and after states in the
+// X-Hub-Changes header (base64url JSON, changed members only, sensitive
+// members redacted, bounded): the gateway's hub_audit records it in the
+// audit trail and removes it from the response.
+func auditChanges(w http.ResponseWriter, before, after *record) {
+	w.Header().Set(chain.ChangesHeader, chain.EncodeChanges(recordMap(before), recordMap(after)))
+}
+
+// recordMap is a row's members for a changes report; nil for no row.
+func recordMap(rec *record) map[string]any {
+	if rec == nil {
+		return nil
+	}
+	m := make(map[string]any, len(rec.vals)+2)
+	for k, v := range rec.vals {
+		m[k] = v
+	}
+	m["id"], m["version"] = rec.id, rec.version
+	return m
 }
 
 // pathID reads {id}; anything but a positive integer names no row (404).

@@ -1,0 +1,230 @@
+// Package hubaudit is the hub_audit HTTP handler: one hash-chained audit
+// record per request, whatever its outcome, made durable in a local
+// append-only journal before the response is sent, and shipped in batches
+// to the upstream's audit store (POST /internal/audit), idempotently.
+package hubaudit
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/hubchantier/hubgate/internal/pathpattern"
+	"github.com/hubchantier/hubgate/modules/hub"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Defaults.
+const (
+	DefaultMaxJournalSize = 1 << 30
+	DefaultSegmentSize    = 16 << 20
+	DefaultBatchSize      = 500
+	DefaultShipInterval   = 200 * time.Millisecond
+	// OnFullRefuseSensitive answers sensitive requests 503 while the
+	// journal is full and serves the others without a record.
+	OnFullRefuseSensitive = "refuse_sensitive"
+	// OnFullDrop serves every request, without a record, while full.
+	OnFullDrop = "drop"
+)
+
+// DefaultSensitive are the routes refused while the journal is full when
+// no sensitive route is configured: every write, admin reads and the
+// authentication endpoints.
+var DefaultSensitive = []*Route{
+	{Methods: []string{"POST", "PUT", "PATCH", "DELETE"}, Path: "/*"},
+	{Path: "/api/v1/admin/*"},
+	{Path: "/api/v2/admin/*"},
+	{Path: "/api/auth/*"},
+}
+
+// Handler writes the audit record of every request it wraps. It must be the
+// outermost policy (after hub_metrics) so it sees the 401s, 429s and 304s of
+// the others.
+type Handler struct {
+	// Journal is the directory of the local journal, one per gateway
+	// process. Default: hub_audit in Caddy's data directory
+	// ($XDG_DATA_HOME/caddy/hub_audit).
+	Journal string `json:"journal,omitempty"`
+	// MaxJournalSize bounds the journal on disk, in bytes; when reached
+	// (the audit store has been unreachable for long), OnFull applies.
+	// Default 1 GiB.
+	MaxJournalSize int64 `json:"max_journal_size,omitempty"`
+	// SegmentSize is the size at which the journal starts a new segment
+	// file, in bytes; shipped segments are deleted. Default 16 MiB.
+	SegmentSize int64 `json:"segment_size,omitempty"`
+	// OnFull is the policy while the journal is full: refuse_sensitive
+	// (default: 503 on Sensitive routes, others served and counted as
+	// dropped) or drop (everything served, records dropped and counted).
+	OnFull string `json:"on_full,omitempty"`
+	// Sensitive are the routes refused while full under refuse_sensitive.
+	// Default: POST/PUT/PATCH/DELETE anywhere, /api/v1/admin/*,
+	// /api/v2/admin/*, /api/auth/*.
+	Sensitive []*Route `json:"sensitive,omitempty"`
+	// BatchSize is the most records shipped in one request. Default 500.
+	BatchSize int `json:"batch_size,omitempty"`
+	// ShipInterval is the pause after a short batch, letting records
+	// accumulate. Default 200ms.
+	ShipInterval caddy.Duration `json:"ship_interval,omitempty"`
+	// LogStream also writes every record as a structured log entry on the
+	// logger "hub.audit" (for a SOC). Default off.
+	LogStream bool `json:"log_stream,omitempty"`
+
+	journal   *Journal
+	poolKey   string
+	onFull    string
+	sensitive []*Route
+	log       *zap.Logger
+	stream    *zap.Logger
+	metrics   *metrics
+	now       func() time.Time
+	lastLoud  *rateLimitedLog
+}
+
+// Route is a method and path pattern (internal/pathpattern).
+type Route struct {
+	// Methods it applies to; empty means all.
+	Methods []string `json:"methods,omitempty"`
+	// Path is a pattern such as /api/v1/admin/* or /api/v1/chantiers/{id}.
+	Path string `json:"path"`
+
+	pattern pathpattern.Pattern
+}
+
+func (r *Route) compile() error {
+	p, err := pathpattern.Compile(r.Path)
+	if err != nil {
+		return err
+	}
+	r.pattern = p
+	for i, m := range r.Methods {
+		r.Methods[i] = strings.ToUpper(m)
+	}
+	return nil
+}
+
+func (r *Route) matches(method, path string) bool {
+	if len(r.Methods) > 0 {
+		ok := false
+		for _, m := range r.Methods {
+			if m == "*" || m == method {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return r.pattern.Match(path)
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.hub_audit",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision opens (or shares, across reloads) the journal and its shipper.
+// It touches the disk, never the network.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.log = ctx.Logger()
+	h.stream = caddy.Log().Named("hub.audit")
+	h.now = time.Now
+	h.metrics = getMetrics()
+	h.lastLoud = &rateLimitedLog{}
+	if err := hub.RegisterCollectors(ctx.GetMetricsRegistry(), h.metrics.collectors()...); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	repl := caddy.NewReplacer()
+	h.Journal = repl.ReplaceKnown(h.Journal, "")
+	if h.Journal == "" {
+		h.Journal = filepath.Join(caddy.AppDataDir(), "hub_audit")
+	}
+	if h.MaxJournalSize <= 0 {
+		h.MaxJournalSize = DefaultMaxJournalSize
+	}
+	if h.SegmentSize <= 0 {
+		h.SegmentSize = DefaultSegmentSize
+	}
+	if h.BatchSize <= 0 {
+		h.BatchSize = DefaultBatchSize
+	}
+	if h.ShipInterval <= 0 {
+		h.ShipInterval = caddy.Duration(DefaultShipInterval)
+	}
+	h.onFull = h.OnFull
+	if h.onFull == "" {
+		h.onFull = OnFullRefuseSensitive
+	}
+	h.sensitive = h.Sensitive
+	if len(h.sensitive) == 0 {
+		h.sensitive = DefaultSensitive
+	}
+	for i, r := range h.sensitive {
+		if err := r.compile(); err != nil {
+			return fmt.Errorf("sensitive route %d: %w", i, err)
+		}
+	}
+
+	var sinkCfg *HTTPSink
+	if appIface, err := ctx.App("hub"); err == nil {
+		app := appIface.(*hub.App)
+		sinkCfg = &HTTPSink{URL: app.Upstream + "/internal/audit", Secret: string(app.SharedSecret())}
+	} else {
+		h.log.Warn("no hub app: audit records are journaled but not shipped", zap.Error(err))
+	}
+	p, err := acquire(h.Journal, h.SegmentSize, h.BatchSize, time.Duration(h.ShipInterval), sinkCfg, h.metrics, caddy.Log().Named("hub_audit"))
+	if err != nil {
+		return err
+	}
+	h.journal, h.poolKey = p.journal, h.Journal
+	return nil
+}
+
+// Validate checks the configuration.
+func (h *Handler) Validate() error {
+	if h.onFull != OnFullRefuseSensitive && h.onFull != OnFullDrop {
+		return fmt.Errorf("hub_audit: on_full must be %s or %s, not %q", OnFullRefuseSensitive, OnFullDrop, h.onFull)
+	}
+	if h.SegmentSize < 4096 || h.SegmentSize > h.MaxJournalSize {
+		return fmt.Errorf("hub_audit: segment_size %d must be at least 4096 and at most max_journal_size", h.SegmentSize)
+	}
+	return nil
+}
+
+// Cleanup releases this config's reference to the journal.
+func (h *Handler) Cleanup() error {
+	if h.journal != nil {
+		return release(h.poolKey)
+	}
+	return nil
+}
+
+// sensitiveRoute reports whether r is refused while the journal is full.
+func (h *Handler) sensitiveRoute(r *http.Request) bool {
+	for _, s := range h.sensitive {
+		if s.matches(r.Method, r.URL.Path) {
+			return true
+		}
+	}
+	return false
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

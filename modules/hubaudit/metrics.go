@@ -1,0 +1,71 @@
+package hubaudit
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are hub_audit's collectors, created once per process so their
+// values survive config reloads (see hub.RegisterCollectors).
+type metrics struct {
+	records    *prometheus.CounterVec
+	shipErrors prometheus.Counter
+	backlog    prometheus.GaugeFunc
+	diskBytes  prometheus.GaugeFunc
+}
+
+// Results of hub_audit_records_total.
+const (
+	resultJournaled = "journaled"
+	resultDropped   = "dropped"
+	resultRefused   = "refused"
+)
+
+var (
+	metricsOnce sync.Once
+	auditM      *metrics
+)
+
+func getMetrics() *metrics {
+	metricsOnce.Do(func() {
+		auditM = &metrics{
+			records: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "hub_audit_records_total",
+				Help: "Audit records by result: journaled (durable before the response), dropped (journal full or failing, request served), refused (journal full, sensitive request answered 503).",
+			}, []string{"result"}),
+			shipErrors: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "hub_audit_ship_errors_total",
+				Help: "Failed attempts to ship a batch of audit records to the audit store (each is retried).",
+			}),
+			backlog: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "hub_audit_backlog_records",
+				Help: "Audit records journaled by this gateway and not yet accepted by the audit store.",
+			}, func() float64 { return float64(sumJournals((*Journal).Backlog)) }),
+			diskBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "hub_audit_journal_bytes",
+				Help: "Size of the audit journal segments on disk (bounded by max_journal_size).",
+			}, func() float64 { return float64(sumJournals((*Journal).DiskBytes)) }),
+		}
+		for _, r := range []string{resultJournaled, resultDropped, resultRefused} {
+			auditM.records.WithLabelValues(r) // export zeros
+		}
+	})
+	return auditM
+}
+
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.records, m.shipErrors, m.backlog, m.diskBytes}
+}
+
+// sumJournals adds f over the journals open in this process.
+func sumJournals(f func(*Journal) int64) int64 {
+	var n int64
+	journalPool.Range(func(_, v any) bool {
+		if s, ok := v.(*pooled); ok {
+			n += f(s.journal)
+		}
+		return true
+	})
+	return n
+}

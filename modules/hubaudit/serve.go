@@ -1,0 +1,259 @@
+package hubaudit
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/hubchantier/hubgate/internal/problem"
+	"github.com/hubchantier/hubgate/modules/hub"
+	"github.com/hubchantier/hubgate/upstream/audit/chain"
+)
+
+// ServeHTTP records the request. The record is complete when the status
+// is known, so it is journaled (and fsync'd) when the response header is
+// about to be sent, which waits for it: a client never gets a response
+// whose record could be lost. When a later handler returns an error
+// instead, handle_errors answers after we return, so the record (with the
+// error's status) is made durable before returning.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	start := h.now()
+	rid := hub.EnsureRequestID(w, r)
+	if h.journal.DiskBytes() >= h.MaxJournalSize {
+		if h.onFull == OnFullRefuseSensitive && h.sensitiveRoute(r) {
+			h.metrics.records.WithLabelValues(resultRefused).Inc()
+			h.loud("audit journal full: refusing a sensitive request", r)
+			w.Header().Set("Retry-After", "30")
+			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "audit-unavailable", "Audit trail unavailable",
+				"this request cannot be recorded in the audit trail right now; retry later"))
+			return nil
+		}
+		h.metrics.records.WithLabelValues(resultDropped).Inc()
+		h.loud("audit journal full: serving a request WITHOUT an audit record", r)
+		return next.ServeHTTP(w, r)
+	}
+	aw := &auditWriter{
+		ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w},
+		h:                     h,
+		req:                   r,
+		start:                 start,
+		rec: chain.Record{
+			RequestID:  rid,
+			Timestamp:  start,
+			HTTPMethod: r.Method,
+			Endpoint:   hub.RouteTemplate(r.URL.Path),
+			Path:       boundPath(r.URL.Path),
+			UserAgent:  r.Header.Get("User-Agent"),
+		},
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		aw.body = &hashingBody{rc: r.Body, h: sha256.New(), length: r.ContentLength}
+		r.Body = aw.body
+	}
+	err := next.ServeHTTP(aw, r)
+	if !aw.recorded {
+		status := http.StatusOK // nothing written: net/http sends 200
+		if err != nil {
+			status = http.StatusInternalServerError
+			var he caddyhttp.HandlerError
+			if errors.As(err, &he) && he.StatusCode != 0 {
+				status = he.StatusCode
+			}
+		}
+		aw.record(status)
+	}
+	return err
+}
+
+// boundPath keeps at most 1024 bytes of a path.
+func boundPath(p string) string {
+	if len(p) > 1024 {
+		return p[:1024]
+	}
+	return p
+}
+
+// record completes, journals and waits for the record of status.
+func (aw *auditWriter) record(status int) {
+	aw.recorded = true
+	h, r, rec := aw.h, aw.req, &aw.rec
+	rec.EventID = chain.NewEventID(aw.start)
+	rec.StatusCode = status
+	rec.LatencyMS = float64(h.now().Sub(aw.start).Microseconds()) / 1000
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
+		rec.IPAddress = ip
+	}
+	if id, ok := caddyhttp.GetVar(r.Context(), hub.IdentityVar).(*hub.Identity); ok && id != nil {
+		rec.UserID, rec.APIKeyID, rec.OAuthClientID, rec.AuthMethod = id.Subject, id.KeyID, id.ClientID, id.Method
+	}
+	hdr := aw.Header()
+	loc := ""
+	if status == http.StatusCreated {
+		loc = hdr.Get("Location")
+	}
+	rec.Action, rec.ResourceType, rec.ResourceID = describe(rec.HTTPMethod, rec.Endpoint, rec.Path, loc)
+	if v := hdr.Get(chain.ChangesHeader); v != "" {
+		if ch, err := chain.DecodeChanges(v); err == nil {
+			rec.Changes = ch
+		} else {
+			h.log.Warn("ignoring a malformed changes report from the upstream", zap.String("request_id", rec.RequestID))
+		}
+	}
+	// The report is for the audit trail only, never for the client.
+	hdr.Del(chain.ChangesHeader)
+	if aw.body != nil {
+		rec.RequestBodyHash = aw.body.sum()
+	}
+	wait, err := h.journal.Append(rec)
+	if err == nil {
+		err = wait()
+	}
+	if err != nil {
+		// The response cannot be taken back (the upstream may have acted):
+		// it is sent, and the missing record is counted and logged loudly.
+		h.metrics.records.WithLabelValues(resultDropped).Inc()
+		h.log.Error("AUDIT RECORD LOST: the journal could not make it durable",
+			zap.String("request_id", rec.RequestID), zap.String("action", rec.Action), zap.Error(err))
+		return
+	}
+	h.metrics.records.WithLabelValues(resultJournaled).Inc()
+	if h.LogStream {
+		h.stream.Info("audit",
+			zap.String("event_id", rec.EventID), zap.String("request_id", rec.RequestID),
+			zap.Time("timestamp", rec.Timestamp), zap.String("user_id", rec.UserID),
+			zap.String("api_key_id", rec.APIKeyID), zap.String("oauth_client_id", rec.OAuthClientID),
+			zap.String("action", rec.Action), zap.String("resource_type", rec.ResourceType),
+			zap.String("resource_id", rec.ResourceID), zap.String("http_method", rec.HTTPMethod),
+			zap.String("endpoint", rec.Endpoint), zap.String("path", rec.Path),
+			zap.Int("status_code", rec.StatusCode), zap.Float64("latency_ms", rec.LatencyMS),
+			zap.String("ip_address", rec.IPAddress), zap.String("user_agent", rec.UserAgent),
+			zap.String("request_body_hash", rec.RequestBodyHash), zap.Any("changes", rec.Changes),
+			zap.String("gateway_id", rec.GatewayID), zap.Int64("seq", rec.Seq), zap.String("hash", rec.Hash))
+	}
+}
+
+// auditWriter holds the response header back until the record is durable.
+type auditWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	h        *Handler
+	req      *http.Request
+	start    time.Time
+	rec      chain.Record
+	body     *hashingBody
+	recorded bool
+}
+
+// WriteHeader journals the record on the final status, then sends it.
+// Informational 1xx answers (100 Continue, 103 Early Hints) pass through.
+func (aw *auditWriter) WriteHeader(code int) {
+	if !aw.recorded && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		aw.record(code)
+	}
+	aw.ResponseWriterWrapper.WriteHeader(code)
+}
+
+// Write sends an implicit 200 through WriteHeader first.
+func (aw *auditWriter) Write(b []byte) (int, error) {
+	if !aw.recorded {
+		aw.WriteHeader(http.StatusOK)
+	}
+	return aw.ResponseWriterWrapper.Write(b)
+}
+
+// ReadFrom keeps io.Copy fast without skipping the record.
+func (aw *auditWriter) ReadFrom(r io.Reader) (int64, error) {
+	if !aw.recorded {
+		aw.WriteHeader(http.StatusOK)
+	}
+	return aw.ResponseWriterWrapper.ReadFrom(r)
+}
+
+// FlushError records before a flush would send the header.
+func (aw *auditWriter) FlushError() error {
+	if !aw.recorded {
+		aw.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(aw.ResponseWriterWrapper.ResponseWriter).Flush()
+}
+
+// Hijack records 101 before the connection leaves HTTP (WebSocket
+// upgrades that did not call WriteHeader).
+func (aw *auditWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if !aw.recorded {
+		aw.record(http.StatusSwitchingProtocols)
+	}
+	return http.NewResponseController(aw.ResponseWriterWrapper.ResponseWriter).Hijack()
+}
+
+// hashingBody hashes the request body as the upstream reads it: the body
+// is never stored, and costs no extra buffering.
+type hashingBody struct {
+	rc     io.ReadCloser
+	mu     sync.Mutex // the proxy's transport reads in its own goroutine
+	h      hash.Hash
+	n      int64
+	length int64 // Content-Length, -1 when unknown
+	eof    bool
+}
+
+func (b *hashingBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.mu.Lock()
+	b.h.Write(p[:n])
+	b.n += int64(n)
+	if err == io.EOF {
+		b.eof = true
+	}
+	b.mu.Unlock()
+	return n, err
+}
+
+func (b *hashingBody) Close() error { return b.rc.Close() }
+
+// sum is the hex SHA-256 of the body if it was read to the end (EOF, or
+// every byte of its Content-Length), else "" — an unread body (a 401) has
+// no hash rather than a wrong one. An empty body has none either.
+func (b *hashingBody) sum() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.n == 0 || !(b.eof || (b.length >= 0 && b.n == b.length)) {
+		return ""
+	}
+	return hex.EncodeToString(b.h.Sum(nil))
+}
+
+// rateLimitedLog lets one loud log line through every 10 s.
+type rateLimitedLog struct {
+	mu      sync.Mutex
+	last    time.Time
+	skipped int
+}
+
+func (h *Handler) loud(msg string, r *http.Request) {
+	l := h.lastLoud
+	l.mu.Lock()
+	now := h.now()
+	if now.Sub(l.last) < 10*time.Second {
+		l.skipped++
+		l.mu.Unlock()
+		return
+	}
+	skipped := l.skipped
+	l.last, l.skipped = now, 0
+	l.mu.Unlock()
+	h.log.Error(strings.ToUpper(msg[:1])+msg[1:],
+		zap.String("journal", h.Journal), zap.Int64("max_journal_size", h.MaxJournalSize),
+		zap.Int64("backlog", h.journal.Backlog()), zap.Int("similar_since_last_log", skipped),
+		zap.String("method", r.Method), zap.String("endpoint", hub.RouteTemplate(r.URL.Path)))
+}

@@ -1,0 +1,236 @@
+package hubaudit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/hubchantier/hubgate/modules/hub"
+	"github.com/hubchantier/hubgate/upstream/audit/chain"
+)
+
+func testHandler(t *testing.T) *Handler {
+	t.Helper()
+	j := openTest(t, t.TempDir(), 1<<20)
+	t.Cleanup(func() { j.Close() })
+	h := &Handler{journal: j, MaxJournalSize: 1 << 30, onFull: OnFullRefuseSensitive, sensitive: DefaultSensitive,
+		log: zap.NewNop(), stream: zap.NewNop(), metrics: getMetrics(), now: time.Now, lastLoud: &rateLimitedLog{}}
+	for _, r := range h.sensitive {
+		if err := r.compile(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return h
+}
+
+// durableCheck fails the test if the response header is sent before the
+// journal holds the record durably.
+type durableCheck struct {
+	*httptest.ResponseRecorder
+	t *testing.T
+	j *Journal
+}
+
+func (d *durableCheck) WriteHeader(code int) {
+	lim, _ := d.j.limit(d.j.fseq)
+	if d.j.Backlog() != 1 || lim <= frameHeaderLen+100 {
+		d.t.Errorf("header %d sent before the record was durable (backlog %d, durable %d)", code, d.j.Backlog(), lim)
+	}
+	d.ResponseRecorder.WriteHeader(code)
+}
+
+func (d *durableCheck) Write(b []byte) (int, error) { return d.ResponseRecorder.Write(b) }
+
+func TestServeHTTPRecords(t *testing.T) {
+	body := `{"nom":"Chantier A"}`
+	bodySum := sha256.Sum256([]byte(body))
+	alice := &hub.Identity{Subject: "7", Method: "api_key", KeyID: "key1"}
+	tests := []struct {
+		name    string
+		method  string
+		path    string
+		body    string
+		next    func(w http.ResponseWriter, r *http.Request) error
+		check   func(t *testing.T, rec chain.Record, resp *httptest.ResponseRecorder)
+		wantErr bool
+	}{
+		{
+			name: "401 before authentication", method: "GET", path: "/api/v1/chantiers",
+			next: func(w http.ResponseWriter, r *http.Request) error {
+				w.WriteHeader(401)
+				return nil
+			},
+			check: func(t *testing.T, rec chain.Record, resp *httptest.ResponseRecorder) {
+				if rec.StatusCode != 401 || rec.UserID != "" || rec.Action != "list_chantiers" || rec.Endpoint != "/api/v1/chantiers" {
+					t.Fatalf("record %+v", rec)
+				}
+			},
+		},
+		{
+			name: "update with identity, body and changes", method: "PATCH", path: "/api/v1/chantiers/42", body: body,
+			next: func(w http.ResponseWriter, r *http.Request) error {
+				caddyhttp.SetVar(r.Context(), hub.IdentityVar, alice)
+				_, _ = io.ReadAll(r.Body)
+				w.Header().Set(chain.ChangesHeader, chain.EncodeChanges(map[string]any{"nom": "A", "password": "p"}, map[string]any{"nom": "B", "password": "q"}))
+				_, _ = w.Write([]byte(`{}`))
+				return nil
+			},
+			check: func(t *testing.T, rec chain.Record, resp *httptest.ResponseRecorder) {
+				if rec.StatusCode != 200 || rec.UserID != "7" || rec.APIKeyID != "key1" || rec.Action != "update_chantier" ||
+					rec.ResourceType != "chantier" || rec.ResourceID != "42" || rec.RequestBodyHash != hex.EncodeToString(bodySum[:]) {
+					t.Fatalf("record %+v", rec)
+				}
+				if got := string(rec.Changes); got != `{"after":{"nom":"B","password":"[REDACTED]"},"before":{"nom":"A","password":"[REDACTED]"}}` {
+					t.Fatalf("changes %s", got)
+				}
+				if resp.Header().Get(chain.ChangesHeader) != "" {
+					t.Fatal("X-Hub-Changes reached the client")
+				}
+			},
+		},
+		{
+			name: "unread body has no hash", method: "POST", path: "/api/v1/chantiers", body: body,
+			next: func(w http.ResponseWriter, r *http.Request) error { w.WriteHeader(401); return nil },
+			check: func(t *testing.T, rec chain.Record, _ *httptest.ResponseRecorder) {
+				if rec.RequestBodyHash != "" {
+					t.Fatalf("hash of an unread body: %s", rec.RequestBodyHash)
+				}
+			},
+		},
+		{
+			name: "201 takes the id from Location", method: "POST", path: "/api/v1/chantiers", body: body,
+			next: func(w http.ResponseWriter, r *http.Request) error {
+				_, _ = io.ReadAll(r.Body)
+				w.Header().Set("Location", "/api/v1/chantiers/99")
+				w.WriteHeader(201)
+				return nil
+			},
+			check: func(t *testing.T, rec chain.Record, _ *httptest.ResponseRecorder) {
+				if rec.Action != "create_chantier" || rec.ResourceID != "99" || rec.RequestBodyHash == "" {
+					t.Fatalf("record %+v", rec)
+				}
+			},
+		},
+		{
+			name: "error for handle_errors", method: "GET", path: "/api/v1/stats",
+			next: func(w http.ResponseWriter, r *http.Request) error {
+				return caddyhttp.Error(http.StatusBadGateway, io.ErrUnexpectedEOF)
+			},
+			wantErr: true,
+			check: func(t *testing.T, rec chain.Record, _ *httptest.ResponseRecorder) {
+				if rec.StatusCode != 502 {
+					t.Fatalf("status %d, want 502", rec.StatusCode)
+				}
+			},
+		},
+		{
+			name: "nothing written is a 200", method: "GET", path: "/healthz",
+			next: func(w http.ResponseWriter, r *http.Request) error { return nil },
+			check: func(t *testing.T, rec chain.Record, _ *httptest.ResponseRecorder) {
+				if rec.StatusCode != 200 || rec.Action != "health_check" {
+					t.Fatalf("record %+v", rec)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := testHandler(t)
+			var rd io.Reader
+			if tt.body != "" {
+				rd = strings.NewReader(tt.body)
+			}
+			req := httptest.NewRequest(tt.method, tt.path, rd)
+			req.Header.Set("User-Agent", "test-agent")
+			repl := caddy.NewReplacer()
+			req = caddyhttp.PrepareRequest(req, repl, nil, nil)
+			caddyhttp.SetVar(req.Context(), caddyhttp.ClientIPVarKey, "192.0.2.10")
+			resp := &durableCheck{ResponseRecorder: httptest.NewRecorder(), t: t, j: h.journal}
+			err := h.ServeHTTP(resp, req, caddyhttp.HandlerFunc(tt.next))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			h.journal.Close()
+			recs := readAll(t, h.journal.dir)
+			if len(recs) != 1 {
+				t.Fatalf("%d records, want 1", len(recs))
+			}
+			rec := recs[0]
+			rid := resp.Header().Get(hub.RequestIDHeader)
+			if rid == "" || rec.RequestID != rid || rec.IPAddress != "192.0.2.10" || rec.UserAgent != "test-agent" || !rec.Check() {
+				t.Fatalf("request id %q, record %+v", rid, rec)
+			}
+			tt.check(t, rec, resp.ResponseRecorder)
+		})
+	}
+}
+
+func TestJournalFullPolicy(t *testing.T) {
+	tests := []struct {
+		policy, method string
+		want           int
+	}{
+		{OnFullRefuseSensitive, "POST", 503},
+		{OnFullRefuseSensitive, "GET", 200},
+		{OnFullDrop, "POST", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.policy+" "+tt.method, func(t *testing.T) {
+			h := testHandler(t)
+			h.onFull, h.MaxJournalSize = tt.policy, 1 // full from the start
+			req := caddyhttp.PrepareRequest(httptest.NewRequest(tt.method, "/api/v1/chantiers", nil), caddy.NewReplacer(), nil, nil)
+			w := httptest.NewRecorder()
+			called := false
+			_ = h.ServeHTTP(w, req, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				called = true
+				return nil
+			}))
+			if w.Code != tt.want || called != (tt.want == 200) {
+				t.Fatalf("status %d (called %v), want %d", w.Code, called, tt.want)
+			}
+			if tt.want == 503 && (w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "audit-unavailable")) {
+				t.Fatalf("503 without Retry-After or problem type: %v %s", w.Header(), w.Body)
+			}
+			if h.journal.Backlog() != 0 {
+				t.Fatal("a record was journaled while full")
+			}
+		})
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	tests := []struct {
+		method, path, location string
+		action, typ, id        string
+	}{
+		{"POST", "/api/v1/chantiers", "/api/v1/chantiers/5", "create_chantier", "chantier", "5"},
+		{"GET", "/api/v1/chantiers", "", "list_chantiers", "chantier", ""},
+		{"GET", "/api/v1/chantiers/5", "", "read_chantier", "chantier", "5"},
+		{"PUT", "/api/v1/pointages/8", "", "update_pointage", "pointage", "8"},
+		{"DELETE", "/api/v1/signalements/3", "", "delete_signalement", "signalement", "3"},
+		{"POST", "/api/auth/login", "", "login", "session", ""},
+		{"POST", "/api/auth/api-keys", "", "create_api_key", "api_key", ""},
+		{"DELETE", "/api/auth/api-keys/abc123", "", "revoke_api_key", "api_key", "abc123"},
+		{"POST", "/api/auth/api-keys/abc123/rotate", "", "rotate_api_key", "api_key", "abc123"},
+		{"GET", "/api/v1/admin/audit-logs", "", "list_audit_logs", "audit_log", ""},
+		{"GET", "/api/v1/stats", "", "read_stats", "", ""},
+		{"POST", "/oauth/token", "", "oauth_token", "oauth_token", ""},
+		{"GET", "/nope", "", "read_other", "", ""},
+		{"GET", "/api/v1/unknown/1", "", "read_other", "", ""},
+	}
+	for _, tt := range tests {
+		a, typ, id := describe(tt.method, hub.RouteTemplate(tt.path), tt.path, tt.location)
+		if a != tt.action || typ != tt.typ || id != tt.id {
+			t.Errorf("%s %s = %q %q %q, want %q %q %q", tt.method, tt.path, a, typ, id, tt.action, tt.typ, tt.id)
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package audit
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/hubchantier/hubgate/internal/problem"
+	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/upstream/httpx"
+	"github.com/hubchantier/hubgate/upstream/page"
+)
+
+// Bounds of POST /internal/audit.
+const (
+	maxBatchBody    = 32 << 20
+	maxBatchRecords = 10000
+)
+
+// Register adds POST /internal/audit (gateways, shared secret) and
+// GET /api/v1/admin/audit-logs (admins) to mux. There is no route that
+// updates or deletes a record.
+func (s *Store) Register(mux *http.ServeMux, gatewaySecret []byte) {
+	mux.Handle("POST /internal/audit", internalOnly(gatewaySecret, s.handleIngest))
+	mux.HandleFunc("GET /api/v1/admin/audit-logs", s.handleList)
+}
+
+// internalOnly accepts only "Authorization: Bearer <gateway secret>",
+// compared in constant time on hashes (the length does not leak either).
+func internalOnly(secret []byte, h http.HandlerFunc) http.Handler {
+	want := sha256.Sum256(secret)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(tok))
+		if !ok || len(secret) == 0 || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hubchantier-internal"`)
+			httpx.Problem(w, r, problem.New(http.StatusUnauthorized, "gateway-secret", "Unauthorized",
+				"internal endpoints need Authorization: Bearer <HUB_GATEWAY_SECRET>"))
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		h(w, r)
+	})
+}
+
+// handleIngest stores a batch {"records": [...]}; records already stored
+// (same event_id) are ignored, so a gateway may send a batch again.
+func (s *Store) handleIngest(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Records []chain.Record `json:"records"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBatchBody))
+	if err := dec.Decode(&body); err != nil {
+		httpx.BadRequest(w, r, "records", "invalid audit batch: "+err.Error())
+		return
+	}
+	if len(body.Records) > maxBatchRecords {
+		httpx.BadRequest(w, r, "records", "at most 10000 records per batch")
+		return
+	}
+	for i := range body.Records {
+		if msg := validate(&body.Records[i]); msg != "" {
+			httpx.BadRequest(w, r, "records", msg)
+			return
+		}
+	}
+	n, err := s.Insert(r.Context(), body.Records)
+	if err != nil {
+		httpx.Internal(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]int64{"received": int64(len(body.Records)), "inserted": n})
+}
+
+// validate refuses records no gateway produces. A record whose hash does
+// not match is still stored: verify reports it, nothing is silently lost.
+func validate(r *chain.Record) string {
+	switch {
+	case r.EventID == "" || len(r.EventID) > 64:
+		return "event_id is required (at most 64 characters)"
+	case r.GatewayID == "" || len(r.GatewayID) > 64:
+		return "gateway_id is required (at most 64 characters)"
+	case r.Seq < 1:
+		return "seq must be positive"
+	case r.Timestamp.IsZero():
+		return "timestamp is required"
+	case len(r.Hash) != 64:
+		return "hash must be a hex SHA-256"
+	case len(r.Changes) > 4*chain.MaxChanges:
+		return "changes too large"
+	}
+	return ""
+}
+
+// handleList serves GET /api/v1/admin/audit-logs (admins only): newest
+// first, cursor-paginated, filtered by user_id, resource_type, resource_id,
+// action, request_id, status_code, from and to.
+func (s *Store) handleList(w http.ResponseWriter, r *http.Request) {
+	if httpx.RequireAdmin(w, r) == nil {
+		return
+	}
+	q, errs := ParseQuery(r.URL.Query())
+	if len(errs) > 0 {
+		detail := errs[0].Message
+		httpx.Problem(w, r, problem.New(http.StatusBadRequest, "validation", "Invalid request", detail).With("errors", errs))
+		return
+	}
+	recs, pg, err := s.List(r.Context(), q)
+	if errors.Is(err, page.ErrInvalidCursor) {
+		httpx.Problem(w, r, problem.New(http.StatusBadRequest, "invalid-cursor", "Invalid cursor", page.ErrInvalidCursor.Message))
+		return
+	}
+	if err != nil {
+		httpx.Internal(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusOK, page.List[chain.Record]{Data: recs, Pagination: pg})
+}

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"net"
 	"net/http"
 	"os"
 	"time"
@@ -353,19 +352,6 @@ func statusOf(written int, err error) int {
 		return http.StatusOK
 	}
 	return written
-}
-
-// clientIP returns Caddy's client_ip (which honours trusted_proxies), or the
-// connection's address when the variable is missing.
-func clientIP(r *http.Request) string {
-	if s, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); s != "" {
-		return s
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // Interface guards.

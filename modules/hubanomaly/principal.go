@@ -39,7 +39,7 @@ func principalOf(r *http.Request) principal {
 			return principal{kindUser, id.Subject, "u:" + safe(id.Subject)}
 		}
 	}
-	ip := clientIP(r)
+	ip := hub.ClientIP(r)
 	return principal{kindIP, ip, "ip:" + safe(ip)}
 }
 

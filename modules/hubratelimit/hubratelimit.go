@@ -9,7 +9,6 @@ package hubratelimit
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
@@ -196,7 +195,7 @@ func (h *Handler) windows(r *http.Request) []applied {
 	var ip string
 	ipPartition := func() string {
 		if ip == "" {
-			ip = "ip:" + clientIP(r)
+			ip = "ip:" + hub.ClientIP(r)
 		}
 		return ip
 	}
@@ -234,19 +233,6 @@ func (h *Handler) windows(r *http.Request) []applied {
 		}
 	}
 	return out
-}
-
-// clientIP returns Caddy's client_ip (which honours trusted_proxies), or the
-// connection's address when the variable is missing.
-func clientIP(r *http.Request) string {
-	if s, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); s != "" {
-		return s
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // Interface guards.

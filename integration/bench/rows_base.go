@@ -13,6 +13,23 @@ http://{$HUB_LISTEN} {
 }
 `
 
+// authOnlyCaddyfile is bare reverse_proxy plus hub_auth: the cost of
+// authentication alone.
+const authOnlyCaddyfile = `{
+	admin {$HUB_ADMIN_LISTEN}
+	hub {
+		upstream http://{$HUB_UPSTREAM}
+		secret {env.HUB_GATEWAY_SECRET}
+	}
+}
+http://{$HUB_LISTEN} {
+	hub_auth
+	reverse_proxy {$HUB_UPSTREAM} {
+		header_up Accept-Encoding identity
+	}
+}
+`
+
 func init() {
 	register(Row{Name: "direct upstream", Group: "base", Order: 0,
 		Setup: func(e *Env) (string, func() map[string]string, func(), error) {
@@ -26,7 +43,15 @@ func init() {
 			}
 			return g.URL + benchPath, e.Signed, g.Stop, nil
 		}})
-	register(Row{Name: "hubgate default Caddyfile: hub_auth (warm key)", Group: "auth", Order: 20,
+	register(Row{Name: "hub_auth only (warm key)", Group: "auth", Order: 15,
+		Setup: func(e *Env) (string, func() map[string]string, func(), error) {
+			g, err := e.Gateway(authOnlyCaddyfile, "")
+			if err != nil {
+				return "", nil, nil, err
+			}
+			return g.URL + benchPath, e.KeyHeaders, g.Stop, nil
+		}})
+	register(Row{Name: "hubgate default Caddyfile, full chain (cache hits)", Group: "auth", Order: 20,
 		Setup: func(e *Env) (string, func() map[string]string, func(), error) {
 			g, err := e.Gateway("", "")
 			if err != nil {

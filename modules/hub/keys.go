@@ -141,6 +141,7 @@ func (r *Resolver) fetchKey(ctx context.Context, id string, afterMismatch bool) 
 		if t, dead := r.tombstones[id]; !dead || t.Before(started) {
 			r.keys[id] = e
 		}
+		r.sweepKeysLocked(started)
 		r.mu.Unlock()
 		return e, nil
 	})
@@ -208,4 +209,29 @@ func (r *Resolver) forgetKey(id string, at time.Time) {
 	delete(r.keys, id)
 	r.tombstones[id] = at
 	r.mu.Unlock()
+}
+
+// sweepKeysLocked drops the entries no lookup can use any more (negative
+// ones past NegativeCacheTTL, others past KeyCacheTTL, see cachedKey and
+// staleKey). Any client can make a negative entry with a well-formed key of
+// an unknown id, so ignoring them is not enough: they must go. It scans at
+// most once per NegativeCacheTTL; r.mu must be held.
+func (r *Resolver) sweepKeysLocked(now time.Time) {
+	every := r.cfg.NegativeCacheTTL
+	if every <= 0 {
+		every = time.Second
+	}
+	if now.Sub(r.keysSwept) < every {
+		return
+	}
+	r.keysSwept = now
+	for id, e := range r.keys {
+		ttl := r.cfg.KeyCacheTTL
+		if e.rec == nil {
+			ttl = min(ttl, r.cfg.NegativeCacheTTL)
+		}
+		if now.Sub(e.fetched) >= ttl {
+			delete(r.keys, id)
+		}
+	}
 }

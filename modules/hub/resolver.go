@@ -36,6 +36,7 @@ type Resolver struct {
 
 	mu         sync.RWMutex
 	keys       map[string]*keyEntry // by key id
+	keysSwept  time.Time            // last scan for expired entries
 	tombstones map[string]time.Time // key id -> time of its last revocation event
 	revokedJTI map[string]time.Time // jti -> when it can be forgotten
 	userCut    map[string]time.Time // user id -> credentials issued before are dead

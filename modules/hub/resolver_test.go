@@ -3,13 +3,17 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/crypto/bcrypt"
 
@@ -313,5 +317,104 @@ func TestResolverReportsUsage(t *testing.T) {
 			t.Fatal("last_used_at never reported")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestResolverRevocationsBeforeStart: a gateway that starts (or a resolver
+// created by a reload) after a token was revoked, a client revoked or a user
+// deleted must still refuse those JWTs while they have not expired. The
+// revocation feed's first answer has to carry the recent events, not only
+// the position to follow from.
+func TestResolverRevocationsBeforeStart(t *testing.T) {
+	f := newUpstream(t)
+	ctx := context.Background()
+	issue := func(sub, role, client string) string {
+		t.Helper()
+		tok, _, err := f.auth.IssueOAuthToken(ctx, auth.OAuthClaims{
+			Subject: sub, Role: role, ClientID: client, Scope: "chantiers:read",
+		}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	jtiOf := func(tok string) string {
+		var mc jwt.MapClaims
+		if _, _, err := jwt.NewParser().ParseUnverified(tok, &mc); err != nil {
+			t.Fatal(err)
+		}
+		return mc["jti"].(string)
+	}
+	bob, err := f.auth.CreateUser(ctx, "bob@example.com", "correct-horse-battery", "Bob", "conducteur")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := strconv.FormatInt(f.user.ID, 10)
+	revokedJTI := issue(alice, f.user.Role, "hcc_a")
+	revokedClient := issue(alice, f.user.Role, "hcc_gone")
+	login, err := f.auth.IssueToken(ctx, bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := issue(alice, f.user.Role, "hcc_a")
+	if err := f.auth.Publish(ctx, auth.KindToken, jtiOf(revokedJTI)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.auth.Publish(ctx, auth.KindClient, "hcc_gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.auth.DeleteUser(ctx, bob.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	r := f.resolver(t) // starts after every revocation
+	for _, c := range []struct{ name, tok string }{
+		{"revoked jti", revokedJTI},
+		{"token of a revoked client", revokedClient},
+		{"login token of a deleted user", login.AccessToken},
+	} {
+		if _, err := r.JWT(ctx, c.tok); !errors.Is(err, ErrRevoked) {
+			t.Errorf("%s: err = %v, want ErrRevoked", c.name, err)
+		}
+	}
+	if _, err := r.JWT(ctx, kept); err != nil {
+		t.Errorf("unrevoked sibling token refused: %v", err)
+	}
+}
+
+// TestResolverForgetsExpiredKeyEntries: every well-formed key with an
+// unknown id leaves a negative entry; without credentials anyone can send
+// millions of them, so entries past their lifetime must leave the map, not
+// only be ignored.
+func TestResolverForgetsExpiredKeyEntries(t *testing.T) {
+	f := newUpstream(t)
+	// Not started (no feed): the clock below is the only one it reads.
+	r := NewResolver(ResolverConfig{
+		Upstream: f.srv.URL, Secret: testSecret,
+		KeyCacheTTL: 5 * time.Minute, NegativeCacheTTL: 30 * time.Second,
+	}, zaptest.NewLogger(t))
+	ctx := context.Background()
+	var mu sync.Mutex
+	now := time.Now()
+	r.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	unknown := func(i int) string {
+		return fmt.Sprintf("hbc_%012d_%s", i, strings.Repeat("a", 43))
+	}
+	for i := range 50 {
+		if _, err := r.APIKey(ctx, unknown(i)); !errors.Is(err, ErrUnknown) {
+			t.Fatalf("unknown key %d: %v", i, err)
+		}
+	}
+	mu.Lock()
+	now = now.Add(r.cfg.KeyCacheTTL + time.Second)
+	mu.Unlock()
+	if _, err := r.APIKey(ctx, unknown(999)); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("unknown key: %v", err)
+	}
+	r.mu.RLock()
+	n := len(r.keys)
+	r.mu.RUnlock()
+	if n > 1 {
+		t.Fatalf("%d key entries kept, want only the fresh one", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +62,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		aw.body = &hashingBody{rc: r.Body, h: sha256.New(), length: r.ContentLength}
 		r.Body = aw.body
 	}
+	defer func() {
+		// Caddy does not recover panics (net/http aborts the connection),
+		// and reverse_proxy panics with http.ErrAbortHandler when the
+		// upstream's body breaks, possibly while an inner transformer is
+		// still buffering: the upstream may have acted, so the request is
+		// recorded (500: no complete answer) before the panic goes on.
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				// Re-panicking loses the original stack in net/http's log.
+				h.log.Error("handler panicked", zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
+			}
+			if !aw.recorded {
+				aw.record(http.StatusInternalServerError)
+			}
+			panic(v)
+		}
+	}()
 	err := next.ServeHTTP(aw, r)
 	if !aw.recorded {
 		status := http.StatusOK // nothing written: net/http sends 200

@@ -234,3 +234,41 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+// TestServeHTTPRecordsPanics: a handler inside hub_audit that panics (Caddy
+// does not recover; reverse_proxy itself panics with http.ErrAbortHandler
+// when the upstream's body breaks while a transformer still buffers it)
+// still leaves its record: the upstream may have acted. The panic goes on.
+func TestServeHTTPRecordsPanics(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		value any
+	}{
+		{"abort handler", http.ErrAbortHandler},
+		{"bug", "index out of range"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := testHandler(t)
+			req := caddyhttp.PrepareRequest(httptest.NewRequest("POST", "/api/v1/chantiers", strings.NewReader(`{}`)), caddy.NewReplacer(), nil, nil)
+			var got any
+			func() {
+				defer func() { got = recover() }()
+				_ = h.ServeHTTP(httptest.NewRecorder(), req, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+					_, _ = io.ReadAll(r.Body)
+					panic(tt.value)
+				}))
+			}()
+			if got != tt.value {
+				t.Fatalf("panic value %v, want %v (the panic must go on)", got, tt.value)
+			}
+			h.journal.Close()
+			recs := readAll(t, h.journal.dir)
+			if len(recs) != 1 {
+				t.Fatalf("%d records, want 1", len(recs))
+			}
+			if recs[0].StatusCode != http.StatusInternalServerError || recs[0].Action != "create_chantier" {
+				t.Fatalf("record %+v", recs[0])
+			}
+		})
+	}
+}

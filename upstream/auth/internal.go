@@ -167,14 +167,16 @@ func (s *Service) handleRevocations(w http.ResponseWriter, r *http.Request) {
 		wait = time.Duration(n) * time.Second
 	}
 	if since < 0 {
-		// A gateway starting up only needs the position to follow from.
-		last, err := s.LastSeq(r.Context())
+		// A gateway starting up (or a resolver new after a reload) knows
+		// nothing yet: it gets every event still able to matter, that is
+		// younger than any token it could be shown, then follows from
+		// there (a longer backlog comes in the next pages, without waiting).
+		start, err := s.ReplayStart(r.Context())
 		if err != nil {
 			httpx.Internal(w, r, err)
 			return
 		}
-		httpx.WriteJSON(w, http.StatusOK, revocationsResponse{Events: []Event{}, LastSeq: last})
-		return
+		since, wait = start, 0
 	}
 	events, last, err := s.WaitEvents(r.Context(), since, wait)
 	if err != nil {

@@ -147,8 +147,15 @@ func TestRevocationFeed(t *testing.T) {
 		if again := revocations(t, e, fmt.Sprint("?since=", f.LastSeq)); len(again.Events) != 0 || again.LastSeq != f.LastSeq {
 			t.Errorf("caught up: %+v", again)
 		}
+		// A gateway that has seen nothing gets the events still able to
+		// matter (a token revoked before it started stays refused), and
+		// nothing older than the replay window.
+		if r := revocations(t, e, "?since=-1"); r.LastSeq != f.LastSeq || len(r.Events) != len(want) || r.Events[0].Seq != f.Events[0].Seq {
+			t.Errorf("since=-1, recent events: %+v", r)
+		}
+		e.clock.Add(e.s.replayWindow() + time.Second)
 		if r := revocations(t, e, "?since=-1"); r.LastSeq != f.LastSeq || len(r.Events) != 0 {
-			t.Errorf("since=-1: %+v", r)
+			t.Errorf("since=-1, events past the replay window: %+v", r)
 		}
 		for _, q := range []string{"?since=x", "?since=-2", "?since=0&wait=31", "?since=0&wait=-1", "?since=0&wait=1.5"} {
 			expect(t, e.internal("GET", "/internal/revocations"+q, nil), 400)

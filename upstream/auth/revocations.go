@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 	"time"
@@ -107,6 +108,29 @@ func (s *Service) LastSeq(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("read last revocation: %w", err)
 	}
 	return seq, nil
+}
+
+// replayWindow is how far back a gateway's first poll reaches: past the
+// lifetime of every access token (login tokens: TokenTTL; OAuth2: one hour)
+// plus the gateways' leeway, and at least as long as a gateway remembers a
+// revoked jti (modules/hub forgetRevokedFor, two hours).
+func (s *Service) replayWindow() time.Duration {
+	return max(2*time.Hour, s.o.TokenTTL+jwksMargin)
+}
+
+// ReplayStart returns the since from which a gateway that has seen nothing
+// must read the feed: just before the oldest event of the replay window,
+// or the newest seq when that window holds none.
+func (s *Service) ReplayStart(ctx context.Context) (int64, error) {
+	var first sql.NullInt64
+	cutoff := db.Micros(s.now().Add(-s.replayWindow()))
+	if err := s.db.QueryRow(ctx, `SELECT MIN(seq) FROM revocation_events WHERE at >= ?`, cutoff).Scan(&first); err != nil {
+		return 0, fmt.Errorf("read recent revocations: %w", err)
+	}
+	if !first.Valid {
+		return s.LastSeq(ctx)
+	}
+	return first.Int64 - 1, nil
 }
 
 // Events returns up to 1000 events with seq > since, oldest first, and the

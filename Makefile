@@ -20,13 +20,24 @@ build:
 	$(GO) build -o $(BIN)/hubgate ./cmd/hubgate
 
 # A generated secret is kept in data/ so restarts keep working; an
-# HUB_GATEWAY_SECRET from the environment wins.
+# HUB_GATEWAY_SECRET from the environment wins. The upstream listens where
+# the gateway looks (HUB_UPSTREAM) unless HUB_ADDR says otherwise. The audit
+# journal ships to HUB_DB, so it lives in data/ too: a fresh data/ starts a
+# fresh chain, and two checkouts on one host don't fight over the flock of
+# Caddy's default journal directory (set here only: `make test` gateways
+# each get their own). Tokens are issued by the public URL (HUB_JWT_ISSUER =
+# HUB_PUBLIC_URL), which is also the OAuth2 metadata's issuer (RFC 9068 §4).
 run: build
 	@mkdir -p $(DATA)
 	@if [ -z "$$HUB_GATEWAY_SECRET" ] && [ ! -s $(DATA)/gateway.secret ]; then \
 		umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $(DATA)/gateway.secret; fi
 	@set -e; \
 	export HUB_GATEWAY_SECRET="$${HUB_GATEWAY_SECRET:-$$(cat $(DATA)/gateway.secret)}"; \
+	export HUB_ADDR="$${HUB_ADDR:-$${HUB_UPSTREAM:-127.0.0.1:9000}}"; \
+	export HUB_AUDIT_DIR="$${HUB_AUDIT_DIR:-$(DATA)/audit}"; \
+	LISTEN="$${HUB_LISTEN:-:8080}"; HOST="$${LISTEN%:*}"; \
+	export HUB_PUBLIC_URL="$${HUB_PUBLIC_URL:-http://$${HOST:-localhost}:$${LISTEN##*:}}"; \
+	export HUB_JWT_ISSUER="$${HUB_JWT_ISSUER:-$$HUB_PUBLIC_URL}"; \
 	$(BIN)/hubchantier migrate; \
 	$(BIN)/hubchantier seed; \
 	KEY=$$($(BIN)/hubchantier apikey demo --user admin@hubchantier.local); \
@@ -38,7 +49,7 @@ run: build
 	echo; \
 	echo "hubgate on $${HUB_LISTEN:-:8080} -> Hub Chantier on $${HUB_UPSTREAM:-127.0.0.1:9000}"; \
 	echo "demo API key (shown once): $$KEY"; \
-	echo "try:  curl -s -H 'Authorization: Bearer $$KEY' 'http://localhost$${HUB_LISTEN:-:8080}/api/v1/chantiers?limit=2'"; \
+	echo "try:  curl -s -H 'Authorization: Bearer $$KEY' 'http://$${HOST:-localhost}:$${LISTEN##*:}/api/v1/chantiers?limit=2'"; \
 	echo "Ctrl-C stops both."; \
 	wait $$UP $$GW
 

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -58,7 +59,7 @@ func (w *writer) WriteHeader(status int) {
 	w.status = status
 	hdr := w.Header()
 	switch {
-	case !w.taggable(status):
+	case !w.taggable(status), personal(hdr):
 		w.pass(outcomePassthrough)
 	case hdr.Get("ETag") != "":
 		// Untouched by inner handlers: the upstream's validator stays.
@@ -75,6 +76,21 @@ func (w *writer) WriteHeader(status int) {
 // to any method, a 201 to a write (the created representation).
 func (w *writer) taggable(status int) bool {
 	return status == http.StatusOK || (status == http.StatusCreated && !w.read)
+}
+
+// personal reports whether a response must not be validated: one that sets
+// a cookie or forbids storing (login and consent pages, token answers). A
+// 304 to such a page would hand back a stale session or CSRF token.
+func personal(hdr http.Header) bool {
+	if len(hdr.Values("Set-Cookie")) > 0 {
+		return true
+	}
+	for _, v := range hdr.Values("Cache-Control") {
+		if strings.Contains(strings.ToLower(v), "no-store") {
+			return true
+		}
+	}
+	return false
 }
 
 // bufferable reports whether the body may be held to be hashed: not a

@@ -138,10 +138,21 @@ func (s *Server) introspect(r *http.Request, c Client, tok string) (introspectio
 		TokenType: "refresh_token", Exp: db.FromMicros(expires).Unix(), Iat: db.FromMicros(created).Unix(), Iss: s.auth.Issuer()}, nil
 }
 
-// issuer is the RFC 8414 issuer identifier: the configured public URL, or
+// issuer is the RFC 8414 issuer identifier. RFC 9068 §4 wants it to equal
+// the iss of the access tokens, so when the JWT issuer (HUB_JWT_ISSUER) is a
+// URL it is the answer; otherwise the public base URL is (and validators
+// must be told the token iss separately: docs/oauth2.md).
+func (s *Server) issuer(r *http.Request) string {
+	if iss := s.auth.Issuer(); strings.HasPrefix(iss, "https://") || strings.HasPrefix(iss, "http://") {
+		return strings.TrimRight(iss, "/")
+	}
+	return s.baseURL(r)
+}
+
+// baseURL is where the endpoints are reached: the configured public URL, or
 // the gateway's as it forwards it (Caddy sets X-Forwarded-Proto/Host from
 // the connection and drops client-sent values unless trusted_proxies).
-func (s *Server) issuer(r *http.Request) string {
+func (s *Server) baseURL(r *http.Request) string {
 	if s.o.PublicURL != "" {
 		return s.o.PublicURL
 	}
@@ -158,7 +169,7 @@ func (s *Server) issuer(r *http.Request) string {
 
 // handleMetadata is RFC 8414 §3.
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
-	base := s.issuer(r)
+	base := s.baseURL(r)
 	scopes := []string{"read", "write", "admin"}
 	for _, res := range auth.Resources {
 		scopes = append(scopes, res+":read", res+":write", res+":*")
@@ -166,7 +177,7 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	authMethods := []string{"client_secret_basic", "client_secret_post", "none"}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                         base,
+		"issuer":                                         s.issuer(r),
 		"authorization_endpoint":                         base + "/oauth/authorize",
 		"token_endpoint":                                 base + "/oauth/token",
 		"revocation_endpoint":                            base + "/oauth/revoke",

@@ -1,0 +1,190 @@
+package integration
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReadmeTour replays the README's tour ("A tour" and the fields, v2,
+// OAuth2 and audit blocks) through the real binaries, in the README's order
+// and with its data (make run's seed and demo key), so the README stays
+// true. When a step here changes, change the README line with it.
+func TestReadmeTour(t *testing.T) {
+	s := newStack(t, backends[0])
+	s.cli("seed") // make run: migrate, seed, apikey demo
+	key := strings.TrimSpace(s.cli("apikey", "demo", "--user", "admin@hubchantier.local"))
+	if !strings.HasPrefix(key, "hbc_") {
+		t.Fatalf("apikey demo printed %q, want the key alone", key)
+	}
+	xkey := []string{"X-API-Key", key}
+
+	// want fails unless r has the status, showing the tour step.
+	want := func(step string, r response, status int) map[string]any {
+		t.Helper()
+		if r.status != status {
+			t.Fatalf("%s: status %d, want %d: %s", step, r.status, status, r.body)
+		}
+		if strings.HasPrefix(r.header.Get("Content-Type"), "application/") && len(r.body) > 0 {
+			return r.json(t)
+		}
+		return nil
+	}
+	items := func(m map[string]any) []any { d, _ := m["data"].([]any); return d }
+
+	// Both key headers list chantiers.
+	m := want("Bearer key", s.gwDo("GET", "/api/v1/chantiers?limit=2", nil, bearer(key)...), 200)
+	if len(items(m)) != 2 {
+		t.Fatalf("limit=2 gave %d items", len(items(m)))
+	}
+	m = want("X-API-Key", s.gwDo("GET", "/api/v1/chantiers/1", nil, xkey...), 200)
+	if m["id"] != float64(1) {
+		t.Fatalf("chantiers/1: %v", m)
+	}
+
+	// Keyset pagination from an empty cursor, following next_cursor.
+	m = want("cursor page 1", s.gwDo("GET", "/api/v1/chantiers?cursor=&limit=3", nil, xkey...), 200)
+	next, _ := m["pagination"].(map[string]any)["next_cursor"].(string)
+	if len(items(m)) != 3 || next == "" {
+		t.Fatalf("cursor page 1: %s", m)
+	}
+	m = want("cursor page 2", s.gwDo("GET", "/api/v1/chantiers?limit=3&cursor="+url.QueryEscape(next), nil, xkey...), 200)
+	if first, _ := items(m)[0].(map[string]any); first["id"] != float64(4) {
+		t.Fatalf("cursor page 2 starts at %v, want 4", first["id"])
+	}
+
+	// No credentials: 401 problem with WWW-Authenticate.
+	r := s.gwDo("GET", "/api/v1/chantiers", nil)
+	wantProblem(t, "no credentials", r, 401, "unauthenticated")
+	if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+		t.Fatalf("401 without WWW-Authenticate Bearer: %q", r.header.Get("WWW-Authenticate"))
+	}
+
+	// A seeded user logs in and manages a chantiers:read key.
+	token := s.login("conducteur@hubchantier.local", "demo-password")
+	id, rk := s.createKey(token, map[string]any{"name": "erp", "scopes": []string{"chantiers:read"},
+		"ip_whitelist": []string{"127.0.0.1", "::1"}})
+	want("read key reads", s.gwDo("GET", "/api/v1/chantiers/1", nil, "X-API-Key", rk), 200)
+	wantProblem(t, "read key writes", s.gwDo("POST", "/api/v1/chantiers", map[string]any{"nom": "X", "adresse": "Y", "statut": "planifie"},
+		"X-API-Key", rk), 403, "insufficient-scope")
+	r = s.gwDo("GET", "/api/auth/api-keys", nil, bearer(token)...)
+	if want("list keys", r, 200); !strings.Contains(string(r.body), `"id":"`+id+`"`) || strings.Contains(string(r.body), "hbc_") {
+		t.Fatalf("key list: want %s and no secret: %s", id, r.body)
+	}
+	m = want("rotate", s.gwDo("POST", "/api/auth/api-keys/"+id+"/rotate", nil, bearer(token)...), 200)
+	nk, _ := m["key"].(string)
+	if !strings.HasPrefix(nk, "hbc_") || nk == rk || m["grace_until"] == nil {
+		t.Fatalf("rotate: %v", m)
+	}
+	want("old secret in grace", s.gwDo("GET", "/api/v1/chantiers/1", nil, "X-API-Key", rk), 200)
+	want("new secret", s.gwDo("GET", "/api/v1/chantiers/1", nil, "X-API-Key", nk), 200)
+	want("revoke", s.gwDo("DELETE", "/api/auth/api-keys/"+id, nil, bearer(token)...), 204)
+	for _, k := range []string{rk, nk} {
+		eventually(t, 10*time.Second, "revoked key refused", func() bool {
+			return s.gwDo("GET", "/api/v1/chantiers/1", nil, "X-API-Key", k).status == 401
+		})
+	}
+
+	// The demo key writes.
+	want("create chantier", s.gwDo("POST", "/api/v1/chantiers", map[string]any{"nom": "Résidence Les Tilleuls",
+		"adresse": "12 rue des Lilas, Lyon", "statut": "planifie"}, xkey...), 201)
+
+	// If-Match "v1" on the seeded chantier 1: 200 once, then 412.
+	patch := func(etag, body string) response {
+		return s.do("PATCH", s.gw.URL+"/api/v1/chantiers/1", json.RawMessage(body),
+			with(xkey, "If-Match", etag, "Content-Type", "application/merge-patch+json")...)
+	}
+	want(`If-Match "v1" first`, patch(`"v1"`, `{"statut":"en_cours"}`), 200)
+	wantProblem(t, `If-Match "v1" again`, patch(`"v1"`, `{"statut":"en_cours"}`), 412, "precondition-failed")
+
+	// Conditional GET, then the ETag as If-Match: 200 then 412.
+	r = s.gwDo("GET", "/api/v1/chantiers/1", nil, xkey...)
+	want("GET for ETag", r, 200)
+	etag := r.header.Get("ETag")
+	if etag == "" {
+		t.Fatal("GET chantiers/1: no ETag")
+	}
+	r = s.gwDo("GET", "/api/v1/chantiers/1", nil, with(xkey, "If-None-Match", etag)...)
+	if want("If-None-Match", r, 304); r.header.Get("ETag") != etag || r.header.Get("Cache-Control") == "" {
+		t.Fatalf("304: ETag %q (want %q), Cache-Control %q", r.header.Get("ETag"), etag, r.header.Get("Cache-Control"))
+	}
+	want("If-Match current", patch(etag, `{"client":"Client 1"}`), 200)
+	wantProblem(t, "If-Match stale", patch(etag, `{"client":"Client 2"}`), 412, "precondition-failed")
+
+	// Rate limit headers on every answer.
+	r = s.gwDo("GET", "/api/v1/chantiers?limit=1", nil, xkey...)
+	want("rate limited list", r, 200)
+	for _, h := range []string{"RateLimit", "RateLimit-Policy", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} {
+		if r.header.Get(h) == "" {
+			t.Errorf("no %s header", h)
+		}
+	}
+
+	// Cache-Status: miss and stored, then hit; no-cache refetches.
+	for i, prefix := range []string{"hubgate; fwd=miss; fwd-status=200; stored", "hubgate; hit", "hubgate; fwd=request"} {
+		h := xkey
+		if i == 2 {
+			h = with(xkey, "Cache-Control", "no-cache")
+		}
+		r = s.gwDo("GET", "/api/v1/stats", nil, h...)
+		if want("stats", r, 200); !strings.HasPrefix(r.header.Get("Cache-Status"), prefix) {
+			t.Fatalf("stats #%d: Cache-Status %q, want %q…", i+1, r.header.Get("Cache-Status"), prefix)
+		}
+	}
+
+	// ?fields= trims items and keeps the envelope; password_hash is refused.
+	m = want("fields", s.gwDo("GET", "/api/v1/chantiers?limit=2&fields=id,nom,statut", nil, xkey...), 200)
+	if it, _ := items(m)[0].(map[string]any); len(it) != 3 || it["nom"] == nil || m["pagination"] == nil {
+		t.Fatalf("fields: %v", m)
+	}
+	r = s.gwDo("GET", "/api/v1/users?fields=password_hash", nil, xkey...)
+	if wantProblem(t, "forbidden field", r, 400, "invalid-fields"); r.json(t)["allowed_fields"] == nil {
+		t.Fatalf("invalid-fields without allowed_fields: %s", r.body)
+	}
+
+	// v2: English camelCase names, filter and fields in v2 names.
+	m = want("v2 list", s.gwDo("GET", "/api/v2/chantiers?status=en_cours&fields=name,location", nil, xkey...), 200)
+	if len(items(m)) == 0 {
+		t.Fatal("v2 list: no en_cours chantier")
+	}
+	for _, it := range items(m) {
+		if o, _ := it.(map[string]any); len(o) != 2 || o["name"] == nil || o["location"] == nil {
+			t.Fatalf("v2 item %v, want name and location only", o)
+		}
+	}
+	r = s.gwDo("POST", "/api/v2/chantiers", map[string]any{"name": "Gare", "location": "1 quai", "startDate": "2025-01-01"}, xkey...)
+	if m = want("v2 create", r, 201); m["name"] != "Gare" || m["startDate"] != "2025-01-01" || m["nom"] != nil ||
+		!strings.HasPrefix(r.header.Get("Location"), "/api/v2/chantiers/") {
+		t.Fatalf("v2 create: Location %q, %v", r.header.Get("Location"), m)
+	}
+	if want("v2 openapi", s.gwDo("GET", "/api/v2/openapi.json", nil), 200)["components"] == nil {
+		t.Fatal("v2 openapi without components")
+	}
+
+	// OAuth2 metadata (RFC 8414).
+	m = want("oauth metadata", s.gwDo("GET", "/.well-known/oauth-authorization-server", nil), 200)
+	if ms, _ := m["code_challenge_methods_supported"].([]any); len(ms) != 1 || ms[0] != "S256" || m["token_endpoint"] == nil {
+		t.Fatalf("oauth metadata: %v", m)
+	}
+	want("apps", s.gwDo("GET", "/api/auth/apps", nil, bearer(token)...), 200)
+
+	// The seeded admin reads chantier 1's audit trail: newest first, the
+	// If-Match writes above with before/after.
+	admin := s.login("admin@hubchantier.local", "demo-password")
+	var recs []any
+	eventually(t, 30*time.Second, "audit records shipped", func() bool {
+		m = want("audit-logs", s.gwDo("GET", "/api/v1/admin/audit-logs?resource_type=chantier&resource_id=1&limit=3", nil, bearer(admin)...), 200)
+		recs = items(m)
+		b, _ := json.Marshal(recs)
+		return len(recs) == 3 && strings.Contains(string(b), `"status_code":412`)
+	})
+	if first, _ := recs[0].(map[string]any); first["resource_id"] != "1" || first["status_code"] != float64(http.StatusPreconditionFailed) {
+		t.Fatalf("newest audit record: %v", first)
+	}
+	if b, _ := json.Marshal(recs); !strings.Contains(string(b), `"changes"`) {
+		t.Fatalf("no write with before/after among %s", b)
+	}
+}

@@ -58,6 +58,19 @@ for i = 1, #KEYS do
 end
 return 1`)
 
+// peekScript reads TAT−now of each window (KEYS) without consuming: the
+// state of windows a refused request never reached (see allow).
+var peekScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local out = {}
+for i = 1, #KEYS do
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '') or now
+  if tat < now then tat = now end
+  out[i] = tat - now
+end
+return out`)
+
 // Allow implements Limiter with one script call. On Redis Cluster, windows
 // whose keys carry different hash tags (a per-IP rule on an authenticated
 // request) cannot be in one script: each slot group is decided in turn and
@@ -81,9 +94,10 @@ func (s *redisStore) allow(ctx context.Context, ws []Window, split bool) (Decisi
 		groups = groupByHashTag(ws)
 	}
 	d := Decision{Allowed: true, Windows: make([]WindowState, len(ws))}
+	used := make([]int64, len(ws)) // TAT−now of each window after the decision
 	var admitted [][]int
-	for _, g := range groups {
-		ok, err := s.allowGroup(ctx, ws, gs, g, d.Windows)
+	for k, g := range groups {
+		ok, err := s.allowGroup(ctx, ws, gs, g, used)
 		if err != nil {
 			s.refund(ctx, ws, gs, admitted)
 			return Decision{}, err
@@ -91,17 +105,50 @@ func (s *redisStore) allow(ctx context.Context, ws []Window, split bool) (Decisi
 		if !ok {
 			d.Allowed = false
 			s.refund(ctx, ws, gs, admitted)
-			// The other groups were not consulted: their states stay
-			// zero, which only matters for headers of a refusal.
+			// Report what the memory store reports for a refusal: the
+			// refunded windows without the unit, and the windows not
+			// reached as they are, since one of them may make the client
+			// wait longer (Retry-After is the longest wait). Best effort:
+			// a failed read leaves them full.
+			for _, a := range admitted {
+				for _, i := range a {
+					used[i] -= gs[i].interval
+				}
+			}
+			for _, rest := range groups[k+1:] {
+				_ = s.peekGroup(ctx, ws, rest, used)
+			}
 			break
 		}
 		admitted = append(admitted, g)
 	}
+	for i := range ws {
+		d.Windows[i] = gs[i].state(used[i])
+	}
 	return d, nil
 }
 
-// allowGroup runs the script on the windows at idx and fills their states.
-func (s *redisStore) allowGroup(ctx context.Context, ws []Window, gs []gcra, idx []int, out []WindowState) (bool, error) {
+// peekGroup reads TAT−now of the windows at idx into used.
+func (s *redisStore) peekGroup(ctx context.Context, ws []Window, idx []int, used []int64) error {
+	keys := make([]string, len(idx))
+	for j, i := range idx {
+		keys[j] = s.Key(ws[i].Key)
+	}
+	res, err := peekScript.Run(ctx, s.c, keys).Int64Slice()
+	if err != nil {
+		return fmt.Errorf("rate limit peek: %w", err)
+	}
+	if len(res) != len(idx) {
+		return fmt.Errorf("rate limit peek: %d results for %d windows", len(res), len(idx))
+	}
+	for j, i := range idx {
+		used[i] = res[j]
+	}
+	return nil
+}
+
+// allowGroup runs the script on the windows at idx and fills their TAT−now.
+func (s *redisStore) allowGroup(ctx context.Context, ws []Window, gs []gcra, idx []int, used []int64) (bool, error) {
 	keys := make([]string, len(idx))
 	args := make([]any, 0, 2*len(idx))
 	for j, i := range idx {
@@ -116,7 +163,7 @@ func (s *redisStore) allowGroup(ctx context.Context, ws []Window, gs []gcra, idx
 		return false, fmt.Errorf("rate limit script: %d results for %d windows", len(res), len(idx))
 	}
 	for j, i := range idx {
-		out[i] = gs[i].state(res[j+1])
+		used[i] = res[j+1]
 	}
 	return res[0] == 1, nil
 }

@@ -144,16 +144,20 @@ func decideStore(status int, h http.Header, routeTTL, maxStale time.Duration, no
 		}
 		p.ttl = min(p.ttl, t.Sub(base))
 	}
-	// §4.2.3: time already spent in caches upstream counts against freshness.
+	// §4.2.3: time already spent in caches upstream counts against
+	// freshness. ttl is the freshness lifetime: the entry's stored time is
+	// set back by Age (upstreamAge), so Age is counted there, once; it is
+	// only used here to refuse a response that arrives already stale.
+	expired := p.ttl <= 0
 	if age, err := strconv.ParseInt(h.Get("Age"), 10, 64); err == nil && age > 0 {
-		p.ttl -= time.Duration(age) * time.Second
+		expired = expired || time.Duration(age)*time.Second >= p.ttl
 	}
 	if cc.has("must-revalidate") || cc.has("proxy-revalidate") {
 		p.stale = 0 // §5.2.2.2: never served stale
 	} else if v, ok := cc.seconds("stale-if-error"); ok {
 		p.stale = min(p.stale, v) // RFC 5861 §4
 	}
-	if p.ttl <= 0 {
+	if expired {
 		return storePolicy{reason: "expired"}
 	}
 	return p

@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/internal/assertion"
+	"github.com/hubchantier/hubgate/internal/headget"
 	"github.com/hubchantier/hubgate/internal/problem"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
@@ -148,24 +148,7 @@ func withHeader(r *http.Request) *http.Request {
 // with an assertion that does not verify, the HEAD goes inward unchanged
 // and is answered with the headers inner handlers give it.
 func (h *Handler) asGet(r *http.Request) bool {
-	if tok := r.Header.Get(assertion.Header); tok != "" {
-		if len(h.secret) == 0 {
-			return false
-		}
-		now := h.now()
-		c, err := assertion.Verify(h.secret, tok, http.MethodHead, now)
-		if err != nil {
-			return false
-		}
-		c.HTTPMethod = http.MethodGet
-		tok, err = assertion.Sign(h.secret, *c, now)
-		if err != nil {
-			return false
-		}
-		r.Header.Set(assertion.Header, tok)
-	}
-	r.Method = http.MethodGet
-	return true
+	return headget.AsGet(r, h.secret, h.now())
 }
 
 // hasWriteConditions reports whether a write carries If-Match or

@@ -18,12 +18,14 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/hubchantier/hubgate/internal/headget"
 	"github.com/hubchantier/hubgate/internal/jsonx"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
@@ -65,6 +67,8 @@ type Handler struct {
 
 	allowed map[string]*jsonx.Node
 	objects map[string]bool
+	secret  []byte // to re-bind a HEAD's identity assertion to GET
+	now     func() time.Time
 	log     *zap.Logger
 }
 
@@ -82,11 +86,19 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.compile(); err != nil {
 		return err
 	}
+	if app, err := ctx.AppIfConfigured("hub"); err == nil {
+		if a, ok := app.(*hub.App); ok {
+			h.secret = a.SharedSecret()
+		}
+	}
 	return hub.RegisterCollectors(ctx.GetMetricsRegistry(), outcomes())
 }
 
 // compile sets defaults and builds the whitelist trees.
 func (h *Handler) compile() error {
+	if h.now == nil {
+		h.now = time.Now
+	}
 	if h.MaxFields <= 0 {
 		h.MaxFields = jsonx.MaxFields
 	}
@@ -156,11 +168,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return jsonx.WriteFieldsProblem(w, r, plan, err, nil)
 	}
 
+	if r.Method == http.MethodHead {
+		// A HEAD answers with the headers of the filtered GET, its
+		// Content-Length included (RFC 9110 §9.3.2): it goes inward as a
+		// GET and the body is dropped. hub_etag, when outer, did it already.
+		if g, ok := headget.Inward(r, h.secret, h.now()); ok {
+			w, r = headget.DropBody(w), g
+		}
+	}
 	rec := jsonx.NewRecorder(w, h.MaxBody, func(status int, hdr http.Header) bool {
 		// Only a 200 is the representation the selection describes;
 		// errors, 201s and others keep their whole body.
-		return status == http.StatusOK && r.Method != http.MethodHead && !plan.Claimed &&
-			jsonx.Transformable(status, hdr, h.MaxBody)
+		if status != http.StatusOK || plan.Claimed || !jsonx.Transformable(status, hdr, h.MaxBody) {
+			return false
+		}
+		if r.Method == http.MethodHead {
+			// Still a HEAD (the assertion could not be re-bound): the
+			// full length is not the filtered one.
+			headget.Unknown(r, hdr)
+			return false
+		}
+		return true
 	})
 	err := next.ServeHTTP(rec, r)
 	if !rec.Buffered() {

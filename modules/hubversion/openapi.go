@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/hubchantier/hubgate/internal/headget"
 	"github.com/hubchantier/hubgate/internal/jsonx"
 )
 
@@ -18,7 +19,14 @@ func (h *Handler) serveOpenAPI(w http.ResponseWriter, r *http.Request, next cadd
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = h.OpenAPISource, "", ""
 	r.RequestURI = r.URL.RequestURI()
 	rec := jsonx.NewRecorder(w, h.MaxBody, func(status int, hdr http.Header) bool {
-		return status == http.StatusOK && r.Method != http.MethodHead && jsonx.Transformable(status, hdr, h.MaxBody)
+		if status != http.StatusOK || !jsonx.Transformable(status, hdr, h.MaxBody) {
+			return false
+		}
+		if r.Method == http.MethodHead {
+			headget.Unknown(r, hdr) // still a HEAD (see headAsGet)
+			return false
+		}
+		return true
 	})
 	if err := next.ServeHTTP(rec, r); err != nil {
 		if rec.Buffered() {

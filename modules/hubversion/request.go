@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/hubchantier/hubgate/internal/headget"
 	"github.com/hubchantier/hubgate/internal/jsonx"
 	"github.com/hubchantier/hubgate/internal/problem"
 )
@@ -40,7 +41,15 @@ func (h *Handler) serveV2(w http.ResponseWriter, r *http.Request, next caddyhttp
 	}
 	rec := jsonx.NewRecorder(w, h.MaxBody, func(status int, hdr http.Header) bool {
 		h.rewriteLocation(hdr)
-		return r.Method != http.MethodHead && jsonx.Transformable(status, hdr, 1<<62)
+		if !jsonx.Transformable(status, hdr, 1<<62) {
+			return false
+		}
+		if r.Method == http.MethodHead {
+			// Still a HEAD (see headAsGet): the v1 length is not the v2 one.
+			headget.Unknown(r, hdr)
+			return false
+		}
+		return true
 	})
 	rec.Strict = true
 	if err := next.ServeHTTP(rec, r); err != nil {

@@ -2,6 +2,7 @@ package hubcache
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -37,6 +38,34 @@ func TestUpstreamAgeCountedOnce(t *testing.T) {
 			}
 			if n := up.hits.Load(); n != 1 {
 				t.Fatalf("upstream hits = %d, want 1", n)
+			}
+		})
+	}
+}
+
+// TestDecideStoreAge checks that decideStore keeps the freshness lifetime
+// (Age is counted by the entry's stored time) and refuses a response that
+// arrives already stale.
+func TestDecideStoreAge(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		cc, age   string
+		wantStore bool
+		wantTTL   time.Duration
+	}{
+		{"age below max-age", "max-age=100", "60", true, 100 * time.Second},
+		{"age equals max-age", "max-age=100", "100", false, 0},
+		{"age above route ttl", "", "400", false, 0},
+		{"age below route ttl", "", "100", true, 300 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{"Age": {tt.age}}
+			if tt.cc != "" {
+				h.Set("Cache-Control", tt.cc)
+			}
+			p := decideStore(200, h, 300*time.Second, time.Minute, t0)
+			if p.store != tt.wantStore || p.ttl != tt.wantTTL {
+				t.Fatalf("store=%v ttl=%s (reason %q), want store=%v ttl=%s", p.store, p.ttl, p.reason, tt.wantStore, tt.wantTTL)
 			}
 		})
 	}

@@ -73,7 +73,7 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	var h http.Handler = httpx.RequireAssertion(cfg.GatewaySecret, cfg.Now, mux)
+	var h http.Handler = httpx.RequireAssertion(cfg.GatewaySecret, cfg.Now, problemMux(mux))
 	h = logRequests(cfg.Logger, h)
 	return h, a, nil
 }

@@ -1,6 +1,11 @@
 package hub
 
-import "strings"
+import (
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
 
 // knownResources are the first path segments under /api/vN/ that get their
 // own route template; anything else is "other", so that metric and audit
@@ -68,4 +73,20 @@ func RouteTemplate(path string) string {
 var knownActions = map[string]bool{
 	"login": true, "api-keys": true, "rotate": true, "audit-logs": true, "anomalies": true,
 	"apps": true, "clients": true, "oauth-clients": true, "me": true,
+}
+
+// routeVar holds the request's memoized route template.
+const routeVar = "hub.route"
+
+type memoRoute struct{ path, tmpl string }
+
+// RouteOf is RouteTemplate(r.URL.Path), computed once per request and path:
+// hub_metrics, hub_audit and the others that label by endpoint share it.
+func RouteOf(r *http.Request) string {
+	if m, ok := caddyhttp.GetVar(r.Context(), routeVar).(memoRoute); ok && m.path == r.URL.Path {
+		return m.tmpl
+	}
+	tmpl := RouteTemplate(r.URL.Path)
+	caddyhttp.SetVar(r.Context(), routeVar, memoRoute{r.URL.Path, tmpl})
+	return tmpl
 }

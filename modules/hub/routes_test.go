@@ -1,8 +1,12 @@
 package hub
 
 import (
+	"context"
 	"fmt"
+	"net/http/httptest"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 func TestRouteTemplate(t *testing.T) {
@@ -35,5 +39,25 @@ func TestRouteTemplateBounded(t *testing.T) {
 	}
 	if len(seen) != 2 {
 		t.Fatalf("templates: %v", seen)
+	}
+}
+
+func TestRouteOfMemoizesPerPath(t *testing.T) {
+	r := httptest.NewRequest("GET", "/api/v1/chantiers/42", nil)
+	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{}))
+	if got := RouteOf(r); got != "/api/v1/chantiers/{id}" {
+		t.Fatalf("RouteOf = %q", got)
+	}
+	if m, ok := caddyhttp.GetVar(r.Context(), routeVar).(memoRoute); !ok || m.tmpl != "/api/v1/chantiers/{id}" {
+		t.Fatalf("not memoized: %#v", caddyhttp.GetVar(r.Context(), routeVar))
+	}
+	// A rewritten path (v2 → v1 inside the chain) is computed afresh.
+	r.URL.Path = "/api/v2/chantiers"
+	if got := RouteOf(r); got != "/api/v2/chantiers" {
+		t.Fatalf("after rewrite RouteOf = %q", got)
+	}
+	// Outside Caddy (no vars) it still answers.
+	if got := RouteOf(httptest.NewRequest("GET", "/healthz", nil)); got != "/healthz" {
+		t.Fatalf("without vars RouteOf = %q", got)
 	}
 }

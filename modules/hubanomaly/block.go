@@ -148,7 +148,7 @@ func ruleLabel(r string) string {
 // block action.
 func (h *Handler) detected(r *http.Request, table *principals, p principal, d detection, at time.Time) {
 	h.metrics.anomalies.WithLabelValues(d.rule).Inc()
-	d.details["endpoint"] = hub.RouteTemplate(r.URL.Path)
+	d.details["endpoint"] = hub.RouteOf(r)
 	if a := h.actionOf(d.rule); a != nil && a.Block > 0 {
 		until := h.block(r.Context(), table, p, d.rule, a, at)
 		d.details["action"] = "block"

@@ -53,7 +53,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			RequestID:  rid,
 			Timestamp:  start,
 			HTTPMethod: r.Method,
-			Endpoint:   hub.RouteTemplate(r.URL.Path),
+			Endpoint:   hub.RouteOf(r),
 			Path:       boundPath(r.URL.Path),
 			UserAgent:  r.Header.Get("User-Agent"),
 		},
@@ -273,5 +273,5 @@ func (h *Handler) loud(msg string, r *http.Request) {
 	h.log.Error(strings.ToUpper(msg[:1])+msg[1:],
 		zap.String("journal", h.Journal), zap.Int64("max_journal_size", h.MaxJournalSize),
 		zap.Int64("backlog", h.journal.Backlog()), zap.Int("similar_since_last_log", skipped),
-		zap.String("method", r.Method), zap.String("endpoint", hub.RouteTemplate(r.URL.Path)))
+		zap.String("method", r.Method), zap.String("endpoint", hub.RouteOf(r)))
 }

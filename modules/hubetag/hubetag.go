@@ -79,12 +79,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := hub.RegisterCollectors(ctx.GetMetricsRegistry(), h.responses); err != nil {
 		return fmt.Errorf("hub_etag metrics: %w", err)
 	}
-	app, err := ctx.AppIfConfigured("hub")
-	if err == nil {
-		if a, ok := app.(*hub.App); ok {
-			h.secret = a.SharedSecret()
-		}
-	}
+	h.secret = hub.SecretIfConfigured(ctx)
 	return nil
 }
 

@@ -86,11 +86,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.compile(); err != nil {
 		return err
 	}
-	if app, err := ctx.AppIfConfigured("hub"); err == nil {
-		if a, ok := app.(*hub.App); ok {
-			h.secret = a.SharedSecret()
-		}
-	}
+	h.secret = hub.SecretIfConfigured(ctx)
 	return hub.RegisterCollectors(ctx.GetMetricsRegistry(), outcomes())
 }
 

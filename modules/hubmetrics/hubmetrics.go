@@ -77,7 +77,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	} else if status == 0 {
 		status = http.StatusOK // nothing written: net/http sends 200
 	}
-	method, endpoint := Method(r.Method), hub.RouteTemplate(r.URL.Path)
+	method, endpoint := Method(r.Method), hub.RouteOf(r)
 	h.requests.WithLabelValues(method, endpoint, statusLabel(status)).Inc()
 	h.duration.WithLabelValues(method, endpoint).Observe(h.now().Sub(start).Seconds())
 	return err

@@ -38,8 +38,9 @@ var backends = []backend{
 	{"postgres+redis", true, true},
 }
 
-// newStack starts a fresh upstream (fresh database) and a gateway.
-func newStack(t *testing.T, b backend) *stack {
+// newStack starts a fresh upstream (fresh database) and a gateway; gwEnv
+// (NAME=value) is added to the gateway's environment.
+func newStack(t *testing.T, b backend, gwEnv ...string) *stack {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
@@ -66,7 +67,7 @@ func newStack(t *testing.T, b backend) *stack {
 			t.Logf("upstream log tail:\n%s", up.Tail(3000))
 		}
 	})
-	gw, err := harness.StartGateway(harness.GatewayOptions{Upstream: up.Addr, Secret: opts.Secret, RedisURL: redisURL, Dir: dir})
+	gw, err := harness.StartGateway(harness.GatewayOptions{Upstream: up.Addr, Secret: opts.Secret, RedisURL: redisURL, Dir: dir, ExtraEnv: gwEnv})
 	if err != nil {
 		t.Fatal(err)
 	}

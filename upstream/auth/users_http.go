@@ -38,8 +38,8 @@ func (s *Service) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func pathUserID(w http.ResponseWriter, r *http.Request) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
+	id, ok := httpx.ParseID(r.PathValue("id"))
+	if !ok {
 		httpx.NotFound(w, r, "user")
 		return 0, false
 	}

@@ -213,10 +213,11 @@ func recordMap(rec *record) map[string]any {
 	return m
 }
 
-// pathID reads {id}; anything but a positive integer names no row (404).
+// pathID reads {id}; anything but a positive integer in canonical form
+// names no row (404, see httpx.ParseID).
 func pathID(w http.ResponseWriter, r *http.Request, res *resource) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id < 1 {
+	id, ok := httpx.ParseID(r.PathValue("id"))
+	if !ok {
 		httpx.NotFound(w, r, res.singular+" "+strconv.Quote(r.PathValue("id")))
 		return 0, false
 	}

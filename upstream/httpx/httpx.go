@@ -3,6 +3,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,24 +102,39 @@ func Internal(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // DecodeJSON reads a JSON object body into v (at most MaxBody bytes, unknown
-// fields refused). On failure it writes a 400 (or 413/415) and returns false.
+// fields refused, CheckJSON's rules applied). On failure it writes a 400 (or
+// 413/415) and returns false. Error texts name JSON types, never Go types.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
 		Problem(w, r, problem.New(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported Media Type", "send application/json"))
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		Problem(w, r, problem.New(http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large", fmt.Sprintf("the body exceeds %d bytes", MaxBody)))
+		return false
+	case err != nil:
+		BadRequest(w, r, "", "the body could not be read")
+		return false
+	case len(bytes.TrimSpace(body)) == 0:
+		BadRequest(w, r, "", "a JSON body is required")
+		return false
+	}
+	if err := CheckJSON(body); err != nil {
+		BadRequest(w, r, "", "invalid JSON: "+err.Error())
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
 		var typeErr *json.UnmarshalTypeError
 		switch {
-		case errors.As(err, &tooBig):
-			Problem(w, r, problem.New(http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large", fmt.Sprintf("the body exceeds %d bytes", MaxBody)))
+		case errors.As(err, &typeErr) && typeErr.Field == "":
+			BadRequest(w, r, "", "the body must be "+jsonKind(typeErr.Type))
 		case errors.As(err, &typeErr):
-			BadRequest(w, r, typeErr.Field, fmt.Sprintf("field %q must be %s", typeErr.Field, typeErr.Type.String()))
-		case errors.Is(err, io.EOF):
-			BadRequest(w, r, "", "a JSON body is required")
+			BadRequest(w, r, typeErr.Field, fmt.Sprintf("field %q must be %s", typeErr.Field, jsonKind(typeErr.Type)))
 		default:
 			BadRequest(w, r, "", "invalid JSON: "+err.Error())
 		}

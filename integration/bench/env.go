@@ -23,15 +23,20 @@ type Env struct {
 	RedisURL string
 
 	stops []func()
+	// pin: servers go to CPU 0 (see main).
+	pin bool
+	// pids maps a server's base URL to its process, for CPU accounting.
+	pids map[string]int
 }
 
-func newEnv(dir string) (*Env, error) {
-	e := &Env{Dir: dir, Secret: harness.NewSecret(), RedisURL: os.Getenv("HUB_TEST_REDIS_URL")}
+func newEnv(dir string, pin bool) (*Env, error) {
+	e := &Env{Dir: dir, Secret: harness.NewSecret(), RedisURL: os.Getenv("HUB_TEST_REDIS_URL"), pin: pin, pids: map[string]int{}}
 	up, err := harness.StartUpstream(harness.UpstreamOptions{Secret: e.Secret, Dir: dir})
 	if err != nil {
 		return nil, err
 	}
 	e.Upstream = up
+	e.track("http://"+up.Addr, up.Cmd.Process.Pid)
 	e.stops = append(e.stops, up.Stop)
 	if _, err := harness.RunCLI(up.Env, "user", "create", "--email", "bench@example.com", "--password", "bench-password", "--role", "admin", "--nom", "Bench"); err != nil {
 		return nil, err
@@ -79,7 +84,31 @@ func (e *Env) Gateway(caddyfile, upstream string, extraEnv ...string) (*harness.
 			redis = v
 		}
 	}
-	return harness.StartGateway(harness.GatewayOptions{Upstream: upstream, Secret: e.Secret, Dir: e.Dir, Caddyfile: path, RedisURL: redis, ExtraEnv: extraEnv})
+	g, err := harness.StartGateway(harness.GatewayOptions{Upstream: upstream, Secret: e.Secret, Dir: e.Dir, Caddyfile: path, RedisURL: redis, ExtraEnv: extraEnv})
+	if err != nil {
+		return nil, err
+	}
+	e.track(g.URL, g.Cmd.Process.Pid)
+	return g, nil
+}
+
+// track records the process serving baseURL, and pins it to CPU 0 when
+// the environment pins.
+func (e *Env) track(baseURL string, pid int) {
+	e.pids[baseURL] = pid
+	if e.pin {
+		harness.Pin(pid, "0")
+	}
+}
+
+// pidFor returns the process serving url (0 if unknown).
+func (e *Env) pidFor(url string) int {
+	for base, pid := range e.pids {
+		if strings.HasPrefix(url, base+"/") || url == base {
+			return pid
+		}
+	}
+	return 0
 }
 
 // Signed returns request headers carrying a fresh gateway assertion, for

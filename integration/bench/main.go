@@ -8,6 +8,17 @@
 //
 // Rows live in rows_*.go files and register themselves (see Row). Load is
 // loopback only, bounded in time and concurrency.
+//
+// Each row also reports the CPU time its server process (the gateway, or
+// the origin for the direct rows) used per request, from /proc: on a shared
+// two-core machine it varies far less than req/s. Where taskset exists and
+// there are at least two CPUs, every server is pinned to CPU 0 and the load
+// generator to CPU 1 (-pin=false turns it off), so the gateway cannot borrow
+// the load generator's core.
+//
+// The "origin" rows (-rows origin) put a fast static origin behind the
+// gateway instead of the Hub Chantier upstream, so that the upstream's own
+// cost does not hide the gateway's: see rows_origin.go.
 package main
 
 import (
@@ -15,6 +26,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -30,6 +42,9 @@ type Row struct {
 	Name, Group string
 	// Order sorts rows (direct 0, bare 10, then by issue).
 	Order int
+	// Baseline marks a row that the following rows of its Group (by Order)
+	// are compared to; rows of groups without one use the first baseline.
+	Baseline bool
 	// Setup prepares the row on the shared environment.
 	Setup func(env *Env) (url string, headers func() map[string]string, stop func(), err error)
 }
@@ -40,11 +55,16 @@ var rows []Row
 func register(r Row) { rows = append(rows, r) }
 
 func main() {
+	if len(os.Args) == 4 && os.Args[1] == serveStaticCmd {
+		serveStatic(os.Args[2], os.Args[3])
+		return
+	}
 	duration := flag.Duration("duration", 5*time.Second, "measurement time per row and round (at most 60s)")
 	warmup := flag.Duration("warmup", time.Second, "warm-up time per row and round")
 	conc := flag.Int("c", 16, "concurrent connections (at most 256)")
 	rounds := flag.Int("rounds", 3, "rounds; rows are interleaved and each row's median round is reported (at most 10)")
 	groups := flag.String("rows", "", "comma-separated row groups to run (default all); base and bare always run")
+	pin := flag.Bool("pin", true, "pin servers to CPU 0 and the load generator to CPU 1 (where taskset exists and there are 2+ CPUs)")
 	flag.Parse()
 	if *duration > time.Minute || *conc > 256 || *conc < 1 || *rounds < 1 || *rounds > 10 {
 		log.Fatal("duration ≤ 60s, 1 ≤ c ≤ 256, 1 ≤ rounds ≤ 10")
@@ -54,7 +74,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	env, err := newEnv(dir)
+	env, err := newEnv(dir, *pin && runtime.NumCPU() >= 2)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -78,31 +98,87 @@ func main() {
 		ps = append(ps, prepared{r, url, h})
 	}
 
-	fmt.Printf("hubgate bench: %d connections, %s per row and round (+%s warm-up), %d interleaved rounds, median round per row\n\n", *conc, *duration, *warmup, *rounds)
+	pinned := env.pin && harness.Pin(os.Getpid(), "1")
+	fmt.Printf("hubgate bench: %d connections, %s per row and round (+%s warm-up), %d interleaved rounds, median round per row; servers pinned to CPU 0, load to CPU 1: %v\n\n",
+		*conc, *duration, *warmup, *rounds, pinned)
 	all := make([][]harness.LoadResult, len(ps))
+	cpus := make([][]time.Duration, len(ps))
 	for round := 0; round < *rounds; round++ {
 		for i, p := range ps {
+			pid := env.pidFor(p.url)
+			before, cpuErr := harness.ProcCPU(pid)
 			res, err := harness.Load(p.url, p.headers, *conc, *warmup, *duration)
 			if err != nil {
 				log.Fatalf("%s: %v", p.row.Name, err)
 			}
+			after, err := harness.ProcCPU(pid)
+			if cpuErr == nil && err == nil && res.All > 0 {
+				cpus[i] = append(cpus[i], (after-before)/time.Duration(res.All))
+			}
 			all[i] = append(all[i], res)
 		}
 	}
-	var bare harness.LoadResult
 	results := make([]harness.LoadResult, len(ps))
-	for i, p := range ps {
+	cpu := make([]time.Duration, len(ps))
+	base := make([]int, len(ps))
+	for i := range ps {
 		results[i] = harness.Median(all[i])
-		if p.row.Group == "bare" {
-			bare = results[i]
+		cpu[i] = medianDuration(cpus[i])
+	}
+	// Each row is compared to the last baseline of its own group above it
+	// (the group's first baseline for rows above it), or else to the first
+	// baseline of the run (bare Caddy on the real upstream).
+	first := -1
+	firstOf, lastOf := map[string]int{}, map[string]int{}
+	for i, p := range ps {
+		if _, ok := firstOf[p.row.Group]; p.row.Baseline && !ok {
+			firstOf[p.row.Group] = i
+		}
+		if p.row.Baseline && first < 0 {
+			first = i
 		}
 	}
-	fmt.Printf("%-50s %9s %10s %10s %7s %9s %9s\n", "row", "req/s", "p50", "p99", "errors", "rps/bare", "p50/bare")
+	for i, p := range ps {
+		if p.row.Baseline {
+			lastOf[p.row.Group] = i
+		}
+		j, ok := lastOf[p.row.Group]
+		if !ok {
+			j, ok = firstOf[p.row.Group]
+		}
+		if !ok {
+			j = first
+		}
+		base[i] = j
+	}
+	fmt.Printf("%-56s %9s %9s %9s %6s %8s %8s %9s\n", "row", "req/s", "p50", "p99", "errors", "× base", "CPU µs", "Δ µs")
 	for i, p := range ps {
 		r := results[i]
-		fmt.Printf("%-50s %9.0f %10s %10s %7d %8.2fx %8.2fx\n", p.row.Name, r.RPS, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors,
-			r.RPS/bare.RPS, float64(r.P50)/float64(bare.P50))
+		ratio, delta := "-", "-"
+		if b := base[i]; b >= 0 {
+			ratio = fmt.Sprintf("%.2fx", r.RPS/results[b].RPS)
+			if cpu[i] > 0 && cpu[b] > 0 {
+				delta = fmt.Sprintf("%+.0f", float64(cpu[i]-cpu[b])/float64(time.Microsecond))
+			}
+		}
+		name := p.row.Name
+		if p.row.Baseline {
+			name += " (base)"
+		}
+		fmt.Printf("%-56s %9.0f %9s %9s %6d %8s %8.0f %9s\n", name, r.RPS, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors,
+			ratio, float64(cpu[i])/float64(time.Microsecond), delta)
 	}
+	fmt.Println("\n× base: req/s over the row's baseline (the last \"(base)\" row of its group above it, else its group's first, else the run's first); CPU µs: the server's user+system CPU per request (gateway rows: the gateway process alone); Δ µs: over the baseline.")
+}
+
+// medianDuration returns the median of ds (0 when empty).
+func medianDuration(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
 }
 
 func selectRows(groups string) []Row {

@@ -35,7 +35,7 @@ func init() {
 		Setup: func(e *Env) (string, func() map[string]string, func(), error) {
 			return "http://" + e.Upstream.Addr + benchPath, e.Signed, nil, nil
 		}})
-	register(Row{Name: "bare caddy reverse_proxy", Group: "bare", Order: 10,
+	register(Row{Name: "bare caddy reverse_proxy", Group: "bare", Order: 10, Baseline: true,
 		Setup: func(e *Env) (string, func() map[string]string, func(), error) {
 			g, err := e.Gateway(bareCaddyfile, "")
 			if err != nil {

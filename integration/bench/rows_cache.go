@@ -71,7 +71,7 @@ func slowUpstream(e *Env) (string, error) {
 }
 
 func init() {
-	register(Row{Name: "bare reverse_proxy, upstream +5ms", Group: "cache", Order: 80,
+	register(Row{Name: "bare reverse_proxy, upstream +5ms", Group: "cache", Order: 80, Baseline: true,
 		Setup: func(e *Env) (string, func() map[string]string, func(), error) {
 			up, err := slowUpstream(e)
 			if err != nil {

@@ -77,7 +77,7 @@ func seedChantiers(e *Env) error {
 
 func init() {
 	reprRow := func(name string, order int, caddyfile, path string, headers func(*Env) func() map[string]string) {
-		register(Row{Name: name, Group: "repr", Order: order,
+		register(Row{Name: name, Group: "repr", Order: order, Baseline: order == 80,
 			Setup: func(e *Env) (string, func() map[string]string, func(), error) {
 				if err := seedChantiers(e); err != nil {
 					return "", nil, nil, err

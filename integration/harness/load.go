@@ -13,6 +13,9 @@ import (
 type LoadResult struct {
 	Requests int
 	Errors   int // transport errors and non-2xx answers
+	// All counts every request completed during the whole run, warm-up
+	// included: the denominator of CPU time measured over the whole run.
+	All      int
 	RPS      float64
 	P50, P99 time.Duration
 }
@@ -29,7 +32,7 @@ func Load(url string, headers func() map[string]string, conc int, warmup, d time
 	end := measureFrom.Add(d)
 	var mu sync.Mutex
 	var lat []time.Duration
-	var errs, reqs int
+	var errs, reqs, all int
 	var firstErr error
 	var wg sync.WaitGroup
 	for w := 0; w < conc; w++ {
@@ -39,7 +42,7 @@ func Load(url string, headers func() map[string]string, conc int, warmup, d time
 			h := headers()
 			hAt := time.Now()
 			local := make([]time.Duration, 0, 4096)
-			localErr := 0
+			localErr, localAll := 0, 0
 			for {
 				now := time.Now()
 				if now.After(end) {
@@ -61,6 +64,7 @@ func Load(url string, headers func() map[string]string, conc int, warmup, d time
 					resp.Body.Close()
 				}
 				el := time.Since(t0)
+				localAll++
 				if t0.Before(measureFrom) {
 					continue
 				}
@@ -82,6 +86,7 @@ func Load(url string, headers func() map[string]string, conc int, warmup, d time
 			mu.Lock()
 			lat = append(lat, local...)
 			errs += localErr
+			all += localAll
 			reqs += len(local) + localErr
 			mu.Unlock()
 		}()
@@ -97,6 +102,7 @@ func Load(url string, headers func() map[string]string, conc int, warmup, d time
 	return LoadResult{
 		Requests: reqs,
 		Errors:   errs,
+		All:      all,
 		RPS:      float64(len(lat)) / d.Seconds(),
 		P50:      lat[len(lat)/2],
 		P99:      lat[len(lat)*99/100],

@@ -27,10 +27,12 @@ type Env struct {
 	pin bool
 	// pids maps a server's base URL to its process, for CPU accounting.
 	pids map[string]int
+	// admins maps a gateway's base URL to its admin address (pprof).
+	admins map[string]string
 }
 
 func newEnv(dir string, pin bool) (*Env, error) {
-	e := &Env{Dir: dir, Secret: harness.NewSecret(), RedisURL: os.Getenv("HUB_TEST_REDIS_URL"), pin: pin, pids: map[string]int{}}
+	e := &Env{Dir: dir, Secret: harness.NewSecret(), RedisURL: os.Getenv("HUB_TEST_REDIS_URL"), pin: pin, pids: map[string]int{}, admins: map[string]string{}}
 	up, err := harness.StartUpstream(harness.UpstreamOptions{Secret: e.Secret, Dir: dir})
 	if err != nil {
 		return nil, err
@@ -89,6 +91,7 @@ func (e *Env) Gateway(caddyfile, upstream string, extraEnv ...string) (*harness.
 		return nil, err
 	}
 	e.track(g.URL, g.Cmd.Process.Pid)
+	e.admins[g.URL] = g.AdminAddr
 	return g, nil
 }
 
@@ -99,6 +102,17 @@ func (e *Env) track(baseURL string, pid int) {
 	if e.pin {
 		harness.Pin(pid, "0")
 	}
+}
+
+// adminFor returns the admin address of the gateway serving url ("" if
+// the row's server is not a gateway).
+func (e *Env) adminFor(url string) string {
+	for base, addr := range e.admins {
+		if strings.HasPrefix(url, base+"/") {
+			return addr
+		}
+	}
+	return ""
 }
 
 // pidFor returns the process serving url (0 if unknown).

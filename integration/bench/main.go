@@ -24,8 +24,11 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -51,6 +54,13 @@ type Row struct {
 
 var rows []Row
 
+// prepared is a row set up and ready to load.
+type prepared struct {
+	row     Row
+	url     string
+	headers func() map[string]string
+}
+
 // register adds a row; rows_*.go files call it from init.
 func register(r Row) { rows = append(rows, r) }
 
@@ -64,6 +74,8 @@ func main() {
 	conc := flag.Int("c", 16, "concurrent connections (at most 256)")
 	rounds := flag.Int("rounds", 3, "rounds; rows are interleaved and each row's median round is reported (at most 10)")
 	groups := flag.String("rows", "", "comma-separated row groups to run (default all); base and bare always run")
+	openLoop := flag.Bool("open-loop", true, "after the closed-loop rounds, load each row of a group with a baseline at half its baseline's req/s, open loop, and report the latency the row adds")
+	pprofDir := flag.String("pprof", "", "directory for a CPU profile of each gateway row, taken from Caddy's admin endpoint during the first round's measurement")
 	pin := flag.Bool("pin", true, "pin servers to CPU 0 and the load generator to CPU 1 (where taskset exists and there are 2+ CPUs)")
 	flag.Parse()
 	if *duration > time.Minute || *conc > 256 || *conc < 1 || *rounds < 1 || *rounds > 10 {
@@ -81,11 +93,6 @@ func main() {
 	defer env.Close()
 
 	selected := selectRows(*groups)
-	type prepared struct {
-		row     Row
-		url     string
-		headers func() map[string]string
-	}
 	var ps []prepared
 	for _, r := range selected {
 		url, h, stop, err := r.Setup(env)
@@ -107,7 +114,18 @@ func main() {
 		for i, p := range ps {
 			pid := env.pidFor(p.url)
 			before, cpuErr := harness.ProcCPU(pid)
+			var profiled chan struct{}
+			if admin := env.adminFor(p.url); *pprofDir != "" && round == 0 && admin != "" {
+				profiled = make(chan struct{})
+				go func() {
+					defer close(profiled)
+					profile(admin, *warmup, *duration, filepath.Join(*pprofDir, slug(p.row.Name)+".pprof"))
+				}()
+			}
 			res, err := harness.Load(p.url, p.headers, *conc, *warmup, *duration)
+			if profiled != nil {
+				<-profiled
+			}
 			if err != nil {
 				log.Fatalf("%s: %v", p.row.Name, err)
 			}
@@ -168,7 +186,76 @@ func main() {
 		fmt.Printf("%-56s %9.0f %9s %9s %6d %8s %8.0f %9s\n", name, r.RPS, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors,
 			ratio, float64(cpu[i])/float64(time.Microsecond), delta)
 	}
+	if *openLoop {
+		openLoopTable(ps, results, base, *duration)
+	}
 	fmt.Println("\n× base: req/s over the row's baseline (the last \"(base)\" row of its group above it, else its group's first, else the run's first); CPU µs: the server's user+system CPU per request (gateway rows: the gateway process alone); Δ µs: over the baseline.")
+}
+
+// openLoopTable loads every row whose group has its own baseline at half
+// that baseline's closed-loop req/s, at a constant rate, and prints the
+// latency percentiles and what each row adds to its baseline's p99.
+func openLoopTable(ps []prepared, results []harness.LoadResult, base []int, d time.Duration) {
+	fmt.Printf("\nopen loop, constant rate at half of the group baseline's req/s, %s per row:\n", d)
+	fmt.Printf("%-56s %9s %9s %9s %6s %12s\n", "row", "rate/s", "p50", "p99", "errors", "Δ p99")
+	open := make([]harness.LoadResult, len(ps))
+	for i, p := range ps {
+		b := base[i]
+		if b < 0 || ps[b].row.Group != p.row.Group {
+			continue
+		}
+		rate := results[b].RPS / 2
+		res, err := harness.LoadRate(p.url, p.headers, rate, d)
+		if err != nil {
+			fmt.Printf("%-56s %9.0f error: %v\n", p.row.Name, rate, err)
+			continue
+		}
+		open[i] = res
+		delta := "-"
+		if ob := open[b]; ob.P99 > 0 {
+			delta = (res.P99 - ob.P99).Round(time.Microsecond).String()
+		}
+		fmt.Printf("%-56s %9.0f %9s %9s %6d %12s\n", p.row.Name, rate, res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Errors, delta)
+	}
+}
+
+// profile saves a CPU profile of the gateway whose admin endpoint is at
+// admin, taken over the measured part of a load run that starts now.
+func profile(admin string, warmup, d time.Duration, path string) {
+	time.Sleep(warmup)
+	secs := max(1, int(d/time.Second))
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, secs))
+	if err != nil {
+		log.Printf("pprof %s: %v", path, err)
+		return
+	}
+	defer resp.Body.Close()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		log.Printf("pprof %s: %v", path, err)
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		log.Printf("pprof %s: %v", path, err)
+		return
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		log.Printf("pprof %s: %v", path, err)
+	}
+}
+
+// slug makes a file name of a row name.
+func slug(name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else if b.Len() > 0 && !strings.HasSuffix(b.String(), "-") {
+			b.WriteByte('-')
+		}
+	}
+	return strings.TrimSuffix(b.String(), "-")
 }
 
 // medianDuration returns the median of ds (0 when empty).

@@ -115,3 +115,78 @@ func Median(rs []LoadResult) LoadResult {
 	sort.Slice(s, func(i, j int) bool { return s[i].RPS < s[j].RPS })
 	return s[len(s)/2]
 }
+
+// LoadRate sends GETs to url at a constant rate (requests per second) for
+// d, open loop: each request starts at its scheduled time whether or not
+// earlier ones have answered, and its latency counts from that scheduled
+// time, so a stall shows in the percentiles instead of slowing the load
+// down (no coordinated omission). At most maxInFlight requests are
+// outstanding; a request that cannot start then counts as an error.
+func LoadRate(url string, headers func() map[string]string, rate float64, d time.Duration) (LoadResult, error) {
+	const maxInFlight = 512
+	if rate <= 0 {
+		return LoadResult{}, fmt.Errorf("rate must be positive")
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: maxInFlight, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	h := headers()
+	hAt := time.Now()
+	interval := time.Duration(float64(time.Second) / rate)
+	n := int(d / interval)
+	lat := make([]time.Duration, n)
+	failed := make([]bool, n)
+	sem := make(chan struct{}, maxInFlight)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		at := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(at))
+		if time.Since(hAt) > 10*time.Second {
+			h, hAt = headers(), time.Now()
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			failed[i] = true
+			continue
+		}
+		wg.Add(1)
+		go func(i int, at time.Time, h map[string]string) {
+			defer func() { <-sem; wg.Done() }()
+			req, _ := http.NewRequest(http.MethodGet, url, nil)
+			for k, v := range h {
+				req.Header.Set(k, v)
+			}
+			resp, err := client.Do(req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			lat[i] = time.Since(at)
+			failed[i] = err != nil || resp.StatusCode >= 300
+		}(i, at, h)
+	}
+	wg.Wait()
+	var ok []time.Duration
+	errs := 0
+	for i := range lat {
+		if failed[i] {
+			errs++
+			continue
+		}
+		ok = append(ok, lat[i])
+	}
+	if len(ok) == 0 {
+		return LoadResult{}, fmt.Errorf("no successful request")
+	}
+	sort.Slice(ok, func(i, j int) bool { return ok[i] < ok[j] })
+	return LoadResult{
+		Requests: n,
+		Errors:   errs,
+		All:      n,
+		RPS:      float64(len(ok)) / d.Seconds(),
+		P50:      ok[len(ok)/2],
+		P99:      ok[len(ok)*99/100],
+	}, nil
+}

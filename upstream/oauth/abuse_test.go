@@ -189,7 +189,7 @@ func TestConsentCSRFNeedsServerKey(t *testing.T) {
 		t.Fatalf("login: %d", r.status)
 	}
 	var session string
-	for _, c := range b.Jar.Cookies(mustURL(e.srv.URL)) {
+	for _, c := range b.Jar.Cookies(mustURL(e.srv.URL + "/oauth/authorize")) {
 		if strings.HasSuffix(c.Name, sessionCookie) {
 			session = c.Value
 		}

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -84,15 +83,13 @@ func (e *ThrottledError) Seconds() int {
 // so the throttle tells nothing about which accounts exist.
 func (s *Service) Login(ctx context.Context, r *http.Request, email, password string) (User, error) {
 	key := strings.ToLower(strings.TrimSpace(email)) + "\x00" + s.clientNet(r)
-	now := s.now()
-	if wait := s.loginThrottle.Wait(key, now); wait > 0 {
+	// The attempt counts as a failure from the start (Take), so parallel
+	// guesses cannot all pass the check before any of them failed.
+	if wait := s.loginThrottle.Take(key, s.now()); wait > 0 {
 		return User{}, &ThrottledError{RetryAfter: wait}
 	}
 	u, err := s.Authenticate(ctx, email, password)
-	switch {
-	case errors.Is(err, ErrBadCredentials):
-		s.loginThrottle.Fail(key, now)
-	case err == nil:
+	if err == nil {
 		s.loginThrottle.Forget(key)
 	}
 	return u, err

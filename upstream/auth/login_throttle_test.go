@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,4 +138,29 @@ func newRequest(t *testing.T, e *env, method string, h map[string]string, signed
 		req.Header.Set(assertion.Header, sig)
 	}
 	return req
+}
+
+// TestLoginThrottleParallelBurst: 20 parallel guesses from one address get
+// at most 5 password comparisons; the others are 429 at once.
+func TestLoginThrottleParallelBurst(t *testing.T) {
+	e := newEnv(t, dbtest.SQLite(t))
+	admin := e.users[RoleAdmin].Email
+	codes := make(chan int, 20)
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- loginFrom(e, "203.0.113.50", admin, "burst-guess").Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	n := map[int]int{}
+	for c := range codes {
+		n[c]++
+	}
+	if n[401] != DefaultLoginMaxFailures || n[429] != 20-DefaultLoginMaxFailures {
+		t.Fatalf("answers %v, want %d×401 and the rest 429", n, DefaultLoginMaxFailures)
+	}
 }

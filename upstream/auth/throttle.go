@@ -91,12 +91,36 @@ func (t *Throttle) Wait(key string, now time.Time) time.Duration {
 	return end.Sub(now)
 }
 
+// Take is Wait and Fail in one step: when key may try, its attempt is
+// counted as a failure before it runs (Forget it on success). Concurrent
+// attempts are thus counted as they start, so a burst of parallel guesses
+// gets no more than the limit.
+func (t *Throttle) Take(key string, now time.Time) time.Duration {
+	k := t.hash(key)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sweep(now)
+	if e, ok := t.entries[k]; ok {
+		te := e.Value.(*throttleEntry)
+		if end := te.start.Add(t.window); te.n >= t.max && now.Before(end) {
+			return end.Sub(now)
+		}
+	}
+	t.fail(k, now)
+	return 0
+}
+
 // Fail records one failure of key at now.
 func (t *Throttle) Fail(key string, now time.Time) {
 	k := t.hash(key)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.sweep(now)
+	t.fail(k, now)
+}
+
+// fail counts one failure; mu is held and expired windows swept.
+func (t *Throttle) fail(k [16]byte, now time.Time) {
 	if e, ok := t.entries[k]; ok {
 		te := e.Value.(*throttleEntry)
 		if now.Before(te.start.Add(t.window)) {

@@ -32,7 +32,9 @@ type LoginThrottleOptions struct {
 	// defaults 5 per 15 minutes. Other networks are not affected, so an
 	// attacker cannot lock the real user out.
 	MaxFailures int
-	Window      time.Duration
+	// Window is the length of a counting window, starting at the first
+	// failure; default 15 minutes.
+	Window time.Duration
 	// Capacity is the most (account, network) windows kept in memory;
 	// default 65536. When full, the oldest window is dropped.
 	Capacity int

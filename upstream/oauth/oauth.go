@@ -66,7 +66,9 @@ type Options struct {
 	// the window ends; defaults 10 per minute. Other networks, the
 	// client's own included, are unaffected.
 	MaxClientFailures int
-	FailureWindow     time.Duration
+	// FailureWindow is the length of a counting window, starting at the
+	// first failure; default one minute.
+	FailureWindow time.Duration
 	// ThrottleCapacity bounds the (client, network) windows kept in
 	// memory; default 65536 (auth.DefaultThrottleCapacity).
 	ThrottleCapacity int

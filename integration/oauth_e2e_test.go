@@ -161,6 +161,9 @@ func TestOAuth2EndToEnd(t *testing.T) {
 }
 
 func oauthEndToEnd(t *testing.T, b backend) {
+	// An https public URL: the pages' cookies are __Host- and Secure (Go's
+	// cookie jar, like browsers, sends Secure cookies to loopback over http).
+	t.Setenv("HUB_PUBLIC_URL", "https://hub.example.test")
 	s := newStack(t, b)
 	s.createUser("alice@example.com", "conducteur")
 	s.cli("seed")
@@ -398,7 +401,7 @@ func oauthEndToEnd(t *testing.T, b backend) {
 	t.Run("metadata", func(t *testing.T) {
 		r := s.gwDo("GET", "/.well-known/oauth-authorization-server", nil)
 		m := r.json(t)
-		if r.status != 200 || m["token_endpoint"] != s.gw.URL+"/oauth/token" || m["issuer"] != s.gw.URL {
+		if r.status != 200 || m["token_endpoint"] != "https://hub.example.test/oauth/token" || m["issuer"] != "https://hub.example.test" {
 			t.Fatalf("metadata: %d %s", r.status, r.body)
 		}
 		if ms, _ := m["code_challenge_methods_supported"].([]any); len(ms) != 1 || ms[0] != "S256" {

@@ -14,6 +14,7 @@ import (
 // and with its data (make run's seed and demo key), so the README stays
 // true. When a step here changes, change the README line with it.
 func TestReadmeTour(t *testing.T) {
+	t.Setenv("HUB_PUBLIC_URL", "http://localhost:8080") // as make run sets it
 	s := newStack(t, backends[0])
 	s.cli("seed") // make run: migrate, seed, apikey demo
 	key := strings.TrimSpace(s.cli("apikey", "demo", "--user", "admin@hubchantier.local"))

@@ -28,6 +28,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if len(secret) < server.MinSecretLen {
 		return fmt.Errorf("HUB_GATEWAY_SECRET must be set to a random value of at least %d bytes, shared with the gateway (e.g. openssl rand -hex 32); refusing to start", server.MinSecretLen)
 	}
+	publicURL, err := c.publicURL()
+	if err != nil {
+		return err
+	}
+	throttle, err := c.loginThrottle()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(c.stderr, nil))
@@ -42,6 +50,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Issuer:        c.getenv("HUB_JWT_ISSUER"),
 		Audience:      c.getenv("HUB_JWT_AUDIENCE"),
 		Logger:        log,
+		PublicURL:     publicURL,
+		LoginThrottle: throttle,
 	}, d)
 	if err != nil {
 		return err

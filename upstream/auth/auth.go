@@ -43,6 +43,9 @@ type Options struct {
 	BcryptCost int
 	// TokenTTL is the lifetime of issued access tokens; default one hour.
 	TokenTTL time.Duration
+	// LoginThrottle configures the per-account slowdown of password checks
+	// (login_throttle.go); zero values take its defaults.
+	LoginThrottle LoginThrottleOptions
 }
 
 // Service implements the identity API. It is safe for concurrent use.
@@ -55,6 +58,8 @@ type Service struct {
 	// that both failures cost one bcrypt comparison. It is computed once,
 	// lazily: CLI commands never need it.
 	dummyHash func() []byte
+	// loginThrottle counts failed passwords per (account, client network).
+	loginThrottle *Throttle
 }
 
 // Errors returned by the Service methods. HTTP handlers map them to problems:
@@ -107,7 +112,9 @@ func New(ctx context.Context, d *db.DB, o Options) (*Service, error) {
 	if o.BcryptCost < bcrypt.MinCost || o.BcryptCost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("auth: bcrypt cost %d out of range %d..%d", o.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
 	}
-	s := &Service{db: d, o: o, feed: newNotifier()}
+	o.LoginThrottle.defaults()
+	s := &Service{db: d, o: o, feed: newNotifier(),
+		loginThrottle: NewThrottle(o.LoginThrottle.MaxFailures, o.LoginThrottle.Window, o.LoginThrottle.Capacity)}
 	s.dummyHash = sync.OnceValue(func() []byte {
 		// Cannot fail: the password is short and the cost was checked.
 		h, _ := bcrypt.GenerateFromPassword([]byte("hubchantier-dummy-password"), o.BcryptCost)

@@ -85,7 +85,16 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		httpx.BadRequest(w, r, "password", "password is required")
 		return
 	}
-	u, err := s.Authenticate(r.Context(), req.Email, req.Password)
+	u, err := s.Login(r.Context(), r, req.Email, req.Password)
+	var te *ThrottledError
+	if errors.As(err, &te) {
+		// Per (account, client network): the real user elsewhere still
+		// signs in (login_throttle.go).
+		w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
+		httpx.Problem(w, r, problem.New(http.StatusTooManyRequests, "login-throttled", "Too Many Requests",
+			"too many failed sign-ins for this account from your network; retry later").With("retry_after", te.Seconds()))
+		return
+	}
 	if errors.Is(err, ErrBadCredentials) {
 		// One answer for unknown email and wrong password alike.
 		httpx.Problem(w, r, problem.New(http.StatusUnauthorized, "invalid-credentials", "Unauthorized", "invalid email or password"))

@@ -1,10 +1,10 @@
 package oauth
 
 import (
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/hubchantier/hubgate/upstream/auth"
@@ -111,7 +111,9 @@ func (s *Server) redirectTo(w http.ResponseWriter, r *http.Request, req authzReq
 	if req.state != "" {
 		q.Set("state", req.state)
 	}
-	q.Set("iss", s.issuer(r))
+	if iss := s.issuer(); iss != "" {
+		q.Set("iss", iss) // RFC 9207, when an issuer is configured
+	}
 	u.RawQuery = q.Encode()
 	setPageHeaders(w.Header())
 	w.Header().Set("Location", u.String())
@@ -120,7 +122,7 @@ func (s *Server) redirectTo(w http.ResponseWriter, r *http.Request, req authzReq
 
 func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, req authzRequest, e *redirectError) {
 	s.log.Info("authorization refused", "client_id", req.client.ID, "error", e.code, "reason", e.desc)
-	s.redirectTo(w, r, req, url.Values{"error": {e.code}, "error_description": {e.desc}})
+	s.redirectTo(w, r, req, url.Values{"error": {e.code}, "error_description": {sanitizeDescription(e.desc)}})
 }
 
 // handleAuthorize is GET /oauth/authorize: validate, then the login page or
@@ -146,7 +148,7 @@ func (s *Server) authorizePage(w http.ResponseWriter, r *http.Request, v url.Val
 	u, sess, err := s.session(r.Context(), r)
 	if errors.Is(err, ErrNotFound) {
 		s.render(w, http.StatusOK, "login.html", pageData{Title: "Sign in", ClientName: req.client.Name,
-			CSRF: loginCSRF(w, r), Params: req.params})
+			CSRF: s.loginCSRF(w, r), Params: req.params})
 		return
 	}
 	if err != nil {
@@ -160,7 +162,7 @@ func (s *Server) authorizePage(w http.ResponseWriter, r *http.Request, v url.Val
 		return
 	}
 	s.render(w, http.StatusOK, "consent.html", pageData{Title: "Authorize " + req.client.Name, ClientName: req.client.Name,
-		Email: u.Email, CSRF: consentCSRF(sess), RedirectURI: req.redirectURI, Scopes: scopes, Params: req.params})
+		Email: u.Email, CSRF: s.consentCSRF(sess), RedirectURI: req.redirectURI, Scopes: scopes, Params: req.params})
 }
 
 // handleLogin is the login form's target: on success it opens a session and
@@ -172,7 +174,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := r.PostForm
-	if !checkLoginCSRF(r, v.Get("csrf_token")) {
+	if !s.checkLoginCSRF(r, v.Get("csrf_token")) {
 		s.errorPage(w, http.StatusForbidden, "The sign-in form expired or was not sent from this site. Go back to the application and start again.")
 		return
 	}
@@ -181,11 +183,21 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.authorizePage(w, r, v) // shows the same error page as the GET
 		return
 	}
-	u, err := s.auth.Authenticate(r.Context(), v.Get("email"), v.Get("password"))
+	u, err := s.auth.Login(r.Context(), r, v.Get("email"), v.Get("password"))
+	var te *auth.ThrottledError
+	if errors.As(err, &te) {
+		// Per (account, client network), shared with POST /api/auth/login.
+		s.log.Warn("oauth login throttled", "client_id", req.client.ID, "remote", s.auth.ClientIP(r))
+		w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
+		s.render(w, http.StatusTooManyRequests, "login.html", pageData{Title: "Sign in", ClientName: req.client.Name,
+			Error: "Too many failed sign-ins for this account. Try again in " + strconv.Itoa((te.Seconds()+59)/60) + " minute(s).",
+			Email: v.Get("email"), CSRF: s.loginCSRF(w, r), Params: req.params})
+		return
+	}
 	if errors.Is(err, auth.ErrBadCredentials) {
-		s.log.Info("oauth login failed", "client_id", req.client.ID, "remote", remoteIP(r))
+		s.log.Info("oauth login failed", "client_id", req.client.ID, "remote", s.auth.ClientIP(r))
 		s.render(w, http.StatusUnauthorized, "login.html", pageData{Title: "Sign in", ClientName: req.client.Name,
-			Error: "Invalid email or password.", Email: v.Get("email"), CSRF: loginCSRF(w, r), Params: req.params})
+			Error: "Invalid email or password.", Email: v.Get("email"), CSRF: s.loginCSRF(w, r), Params: req.params})
 		return
 	}
 	if err == nil {
@@ -225,7 +237,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, sess, err := s.session(r.Context(), r)
-	if err != nil || subtle.ConstantTimeCompare([]byte(consentCSRF(sess)), []byte(v.Get("csrf_token"))) != 1 || sess == "" {
+	if err != nil || !s.checkCSRF(csrfConsent, sess, v.Get("csrf_token")) {
 		s.errorPage(w, http.StatusForbidden, "Your session expired or the form was not sent from this site. Go back to the application and start again.")
 		return
 	}

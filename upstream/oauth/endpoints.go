@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hubchantier/hubgate/internal/problem"
 	"github.com/hubchantier/hubgate/upstream/auth"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/httpx"
@@ -138,38 +139,41 @@ func (s *Server) introspect(r *http.Request, c Client, tok string) (introspectio
 		TokenType: "refresh_token", Exp: db.FromMicros(expires).Unix(), Iat: db.FromMicros(created).Unix(), Iss: s.auth.Issuer()}, nil
 }
 
-// issuer is the RFC 8414 issuer identifier. RFC 9068 §4 wants it to equal
-// the iss of the access tokens, so when the JWT issuer (HUB_JWT_ISSUER) is a
-// URL it is the answer; otherwise the public base URL is (and validators
-// must be told the token iss separately: docs/oauth2.md).
-func (s *Server) issuer(r *http.Request) string {
+// issuer is the RFC 8414 issuer identifier, from configuration only. RFC
+// 9068 §4 wants it to equal the iss of the access tokens, so when the JWT
+// issuer (HUB_JWT_ISSUER) is a URL it is the answer; otherwise the public
+// URL (HUB_PUBLIC_URL) is (and validators must be told the token iss
+// separately: docs/oauth2.md). "" when neither is configured.
+func (s *Server) issuer() string {
 	if iss := s.auth.Issuer(); strings.HasPrefix(iss, "https://") || strings.HasPrefix(iss, "http://") {
 		return strings.TrimRight(iss, "/")
 	}
-	return s.baseURL(r)
+	return s.o.PublicURL
 }
 
-// baseURL is where the endpoints are reached: the configured public URL, or
-// the gateway's as it forwards it (Caddy sets X-Forwarded-Proto/Host from
-// the connection and drops client-sent values unless trusted_proxies).
-func (s *Server) baseURL(r *http.Request) string {
+// baseURL is where clients reach the endpoints: the configured public URL,
+// else the issuer when it is a URL, else "". It never comes from the
+// request (Host, X-Forwarded-Host): an answer cached for max-age must not
+// carry endpoints an attacker chose.
+func (s *Server) baseURL() string {
 	if s.o.PublicURL != "" {
 		return s.o.PublicURL
 	}
-	scheme := "http"
-	if isHTTPS(r) {
-		scheme = "https"
-	}
-	host := r.Header.Get("X-Forwarded-Host")
-	if host == "" || strings.ContainsAny(host, "/ ,") {
-		host = r.Host
-	}
-	return scheme + "://" + host
+	return s.issuer()
 }
 
 // handleMetadata is RFC 8414 §3.
+// Without a configured URL there is no truthful answer: 404 problem+json
+// (the operator sees the startup warning) rather than URLs built from the
+// request's Host.
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
-	base := s.baseURL(r)
+	base := s.baseURL()
+	if base == "" {
+		w.Header().Set("Cache-Control", "no-store")
+		httpx.Problem(w, r, problem.New(http.StatusNotFound, "oauth-metadata-unconfigured", "Not Found",
+			"OAuth2 metadata is not published: the service has no configured public URL (HUB_PUBLIC_URL)"))
+		return
+	}
 	scopes := []string{"read", "write", "admin"}
 	for _, res := range auth.Resources {
 		scopes = append(scopes, res+":read", res+":write", res+":*")
@@ -177,7 +181,7 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	authMethods := []string{"client_secret_basic", "client_secret_post", "none"}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                         s.issuer(r),
+		"issuer":                                         s.issuer(),
 		"authorization_endpoint":                         base + "/oauth/authorize",
 		"token_endpoint":                                 base + "/oauth/token",
 		"revocation_endpoint":                            base + "/oauth/revoke",

@@ -93,7 +93,8 @@ func (e *env) approveWith(params map[string]string, action string) *url.URL {
 	return u
 }
 
-// TestLoginCSRF: a login post without the double-submit cookie is refused.
+// TestLoginCSRF: a login post without the nonce cookie its token is bound to
+// is refused.
 func TestLoginCSRF(t *testing.T) {
 	e := newEnv(t, dbtest.SQLite(t))
 	form := url.Values{"csrf_token": {strings.Repeat("A", 43)}, "email": {e.user.Email}, "password": {testPassword},

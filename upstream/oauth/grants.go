@@ -179,7 +179,7 @@ func (s *Server) refresh(ctx context.Context, c Client, token string, requested 
 	if len(requested) > 0 {
 		for _, sc := range requested {
 			if !contains(granted, sc) {
-				return tokenResponse{}, &tokenError{Code: "invalid_scope", Desc: fmt.Sprintf("scope %q was not granted to this refresh token", sc)}
+				return tokenResponse{}, &tokenError{Code: "invalid_scope", Desc: "scope " + sc + " was not granted to this refresh token"}
 			}
 		}
 		access = requested

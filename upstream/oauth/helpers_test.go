@@ -68,13 +68,20 @@ const (
 
 func newEnv(t *testing.T, d *db.DB) *env {
 	t.Helper()
+	return newEnvWith(t, d, "", "https://api.example.com")
+}
+
+// newEnvWith is newEnv with the JWT issuer (HUB_JWT_ISSUER, "" for the
+// default) and public URL (HUB_PUBLIC_URL) given.
+func newEnvWith(t *testing.T, d *db.DB, issuer, publicURL string) *env {
+	t.Helper()
 	ctx := context.Background()
 	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
-	a, err := auth.New(ctx, d, auth.Options{GatewaySecret: testSecret, Now: c.Now, BcryptCost: bcrypt.MinCost})
+	a, err := auth.New(ctx, d, auth.Options{GatewaySecret: testSecret, Now: c.Now, BcryptCost: bcrypt.MinCost, Issuer: issuer})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(d, a, Options{Now: c.Now, PublicURL: "https://api.example.com"})
+	s := New(d, a, Options{Now: c.Now, PublicURL: publicURL})
 	mux := http.NewServeMux()
 	s.Register(mux)
 	e := &env{t: t, d: d, a: a, s: s, clock: c}

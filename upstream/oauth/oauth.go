@@ -26,7 +26,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -55,15 +54,29 @@ type Options struct {
 	// Logger receives failure lines (never secrets); default discards.
 	Logger *slog.Logger
 	// PublicURL is the externally visible base URL of the service (the
-	// gateway's), used as the RFC 8414 issuer and in the metadata endpoints.
-	// Default: $HUB_PUBLIC_URL, else derived from each request's
-	// X-Forwarded-Proto/X-Forwarded-Host (set by the gateway) or Host.
+	// gateway's, HUB_PUBLIC_URL), used in the RFC 8414 metadata endpoints
+	// and as the issuer when the JWT issuer is not a URL. It comes from
+	// configuration only, never from a request's Host or X-Forwarded-*
+	// headers. Default: the JWT issuer when it is an http(s) URL; with
+	// neither, the metadata endpoint answers 404 (docs/oauth2.md).
 	PublicURL string
-	// MaxClientFailures failed client authentications per FailureWindow
-	// make a client_id answer 429 until the window ends; defaults 10 per
-	// minute.
+	// MaxClientFailures failed client authentications of one client_id
+	// from one client network (an IPv4 address, an IPv6 /64) within
+	// FailureWindow make that client_id answer 429 to that network until
+	// the window ends; defaults 10 per minute. Other networks, the
+	// client's own included, are unaffected.
 	MaxClientFailures int
-	FailureWindow     time.Duration
+	// FailureWindow is the length of a counting window, starting at the
+	// first failure; default one minute.
+	FailureWindow time.Duration
+	// ThrottleCapacity bounds the (client, network) windows kept in
+	// memory; default 65536 (auth.DefaultThrottleCapacity).
+	ThrottleCapacity int
+	// CSRFKey is the server-side key the CSRF tokens of the sign-in and
+	// consent forms are HMACs with. Instances behind one gateway must share
+	// it (the server derives it from HUB_GATEWAY_SECRET); default: random
+	// per process.
+	CSRFKey []byte
 }
 
 // Server is the authorization server. It is safe for concurrent use.
@@ -72,7 +85,7 @@ type Server struct {
 	auth     *auth.Service
 	o        Options
 	log      *slog.Logger
-	throttle *throttle
+	throttle *auth.Throttle
 }
 
 // New returns a Server over d (migrated) issuing tokens with a.
@@ -83,9 +96,6 @@ func New(d *db.DB, a *auth.Service, o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.PublicURL == "" {
-		o.PublicURL = os.Getenv("HUB_PUBLIC_URL")
-	}
 	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
 	if o.MaxClientFailures <= 0 {
 		o.MaxClientFailures = DefaultMaxClientFailures
@@ -93,8 +103,22 @@ func New(d *db.DB, a *auth.Service, o Options) *Server {
 	if o.FailureWindow <= 0 {
 		o.FailureWindow = DefaultFailureWindow
 	}
-	return &Server{db: d, auth: a, o: o, log: o.Logger.With("component", "oauth"),
-		throttle: newThrottle(o.MaxClientFailures, o.FailureWindow)}
+	if o.ThrottleCapacity <= 0 {
+		o.ThrottleCapacity = auth.DefaultThrottleCapacity
+	}
+	if len(o.CSRFKey) == 0 {
+		o.CSRFKey = make([]byte, 32)
+		if _, err := rand.Read(o.CSRFKey); err != nil {
+			panic("crypto/rand failed: " + err.Error())
+		}
+	}
+	s := &Server{db: d, auth: a, o: o, log: o.Logger.With("component", "oauth"),
+		throttle: auth.NewThrottle(o.MaxClientFailures, o.FailureWindow, o.ThrottleCapacity)}
+	if s.baseURL() == "" {
+		s.log.Warn("no public URL configured (HUB_PUBLIC_URL, or an http(s) HUB_JWT_ISSUER): " +
+			"GET /.well-known/oauth-authorization-server answers 404 and authorization responses carry no iss")
+	}
+	return s
 }
 
 // Register adds the OAuth2 routes to mux:
@@ -114,6 +138,11 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /oauth/token", s.handleToken)
 	mux.HandleFunc("POST /oauth/revoke", s.handleRevoke)
 	mux.HandleFunc("POST /oauth/introspect", s.handleIntrospect)
+	// Other methods on the JSON endpoints: an RFC 6749 §5.2 405, not the
+	// service's problem+json.
+	for _, p := range []string{"/oauth/token", "/oauth/revoke", "/oauth/introspect"} {
+		mux.HandleFunc(p, s.handleWrongMethod)
+	}
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleMetadata)
 	mux.HandleFunc("GET /api/auth/apps", s.handleListApps)
 	mux.HandleFunc("DELETE /api/auth/apps/{client_id}", s.handleRevokeApp)

@@ -184,9 +184,10 @@ func TestIntrospectNeedsConfidentialClient(t *testing.T) {
 	}
 }
 
-// TestClientFailureThrottle: after 10 failed authentications in a minute a
-// client_id answers 429 with Retry-After, even to the right secret, until
-// the window ends.
+// TestClientFailureThrottle: after 10 failed authentications in a minute
+// from one network a client_id answers 429 with Retry-After to that network,
+// even to the right secret, until the window ends (TestClientThrottlePerIP:
+// other networks are unaffected).
 func TestClientFailureThrottle(t *testing.T) {
 	e := newEnv(t, dbtest.SQLite(t))
 	form := func(secret string) url.Values {

@@ -2,7 +2,6 @@ package oauth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"mime"
@@ -10,68 +9,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/hubchantier/hubgate/upstream/auth"
 )
 
 // maxFormBody bounds the body of the token, revoke and introspect endpoints.
 const maxFormBody = 64 << 10
-
-// tokenError is an RFC 6749 §5.2 error. It is the one error format of the
-// service that is not problem+json: the RFC fixes it for these endpoints.
-type tokenError struct {
-	Code string `json:"error"`
-	Desc string `json:"error_description,omitempty"`
-	// status overrides the default (400; 401 for invalid_client).
-	status int
-	// retryAfter, when set, is sent as Retry-After (seconds).
-	retryAfter int
-	// basic: the client tried HTTP Basic, so a 401 names that scheme.
-	basic bool
-}
-
-func (e *tokenError) Error() string { return e.Code + ": " + e.Desc }
-
-func errGrant(desc string) error   { return &tokenError{Code: "invalid_grant", Desc: desc} }
-func errRequest(desc string) error { return &tokenError{Code: "invalid_request", Desc: desc} }
-
-// writeTokenJSON sends v with the headers RFC 6749 §5.1 requires.
-func writeTokenJSON(w http.ResponseWriter, status int, v any) {
-	body, _ := json.Marshal(v)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
-// writeTokenError answers err: a *tokenError as is, anything else as a 500
-// server_error (logged, not shown).
-func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, err error) {
-	var te *tokenError
-	if !errors.As(err, &te) {
-		if r.Context().Err() != nil {
-			return
-		}
-		s.log.Error("oauth endpoint failed", "path", r.URL.Path, "error", err)
-		te = &tokenError{Code: "server_error", Desc: "the server could not complete the request", status: http.StatusInternalServerError}
-	}
-	status := te.status
-	if status == 0 {
-		status = http.StatusBadRequest
-		if te.Code == "invalid_client" {
-			status = http.StatusUnauthorized
-		}
-	}
-	if status == http.StatusUnauthorized && te.basic {
-		// RFC 6749 §5.2: a failed Basic authentication is a 401 naming the scheme.
-		w.Header().Set("WWW-Authenticate", `Basic realm="hubchantier", charset="UTF-8"`)
-	}
-	if te.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(te.retryAfter))
-	}
-	writeTokenJSON(w, status, te)
-}
 
 // parseForm reads an application/x-www-form-urlencoded body (RFC 6749
 // §3.2) and refuses repeated parameters (§3.1: none may appear twice).
@@ -82,6 +25,11 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
 	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &tokenError{Code: "invalid_request", Desc: "the body is larger than " + strconv.Itoa(maxFormBody) + " bytes",
+				status: http.StatusRequestEntityTooLarge}
+		}
 		return nil, errRequest("the body is not a valid form")
 	}
 	if len(r.URL.RawQuery) > 0 {
@@ -90,7 +38,7 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	}
 	for k, v := range r.PostForm {
 		if len(v) > 1 {
-			return nil, errRequest("parameter " + strconv.Quote(k) + " is repeated")
+			return nil, errRequest("parameter " + k + " is repeated")
 		}
 	}
 	return r.PostForm, nil
@@ -98,8 +46,9 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 
 // authenticateClient identifies the caller (RFC 6749 §2.3):
 // client_secret_basic, client_secret_post, or, for public clients, a bare
-// client_id. Failures are throttled per registered client and logged
-// without the secret.
+// client_id. Failures are throttled per (registered client, client
+// network) and logged without the secret: others' failures never refuse
+// the client from its own network.
 func (s *Server) authenticateClient(r *http.Request, form url.Values) (Client, error) {
 	id, secret, basic := r.BasicAuth()
 	if basic {
@@ -119,16 +68,18 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (Client, e
 	} else {
 		id, secret = form.Get("client_id"), form.Get("client_secret")
 	}
+	ip := s.auth.ClientIP(r)
 	fail := func(reason string) error {
-		s.log.Warn("client authentication failed", "client_id", truncate(id, 64), "reason", reason, "remote", remoteIP(r))
+		s.log.Warn("client authentication failed", "client_id", truncate(id, 64), "reason", reason, "remote", ip)
 		return &tokenError{Code: "invalid_client", Desc: "client authentication failed", basic: basic}
 	}
 	if id == "" {
 		return Client{}, fail("no client_id")
 	}
 	now := s.now()
-	if wait := s.throttle.blocked(id, now); wait > 0 {
-		s.log.Warn("client authentication throttled", "client_id", truncate(id, 64), "remote", remoteIP(r))
+	key := id + "\x00" + auth.IPNetwork(ip, auth.DefaultIPv4Prefix, auth.DefaultIPv6Prefix)
+	if wait := s.throttle.Wait(key, now); wait > 0 {
+		s.log.Warn("client authentication throttled", "client_id", truncate(id, 64), "remote", ip)
 		return Client{}, &tokenError{Code: "invalid_client", Desc: "too many failed authentications for this client; retry later",
 			status: http.StatusTooManyRequests, retryAfter: int(math.Ceil(wait.Seconds()))}
 	}
@@ -145,10 +96,10 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (Client, e
 	case c.Public:
 		return c, nil
 	case secret == "":
-		s.throttle.fail(id, now)
+		s.throttle.Fail(key, now)
 		return Client{}, fail("no client secret")
 	case !c.checkSecret(secret):
-		s.throttle.fail(id, now)
+		s.throttle.Fail(key, now)
 		return Client{}, fail("bad client secret")
 	}
 	return c, nil
@@ -159,16 +110,6 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
-}
-
-// remoteIP is the client address as the gateway reports it (it rewrites
-// X-Forwarded-For from Caddy's client_ip), for logs only.
-func remoteIP(r *http.Request) string {
-	if f := r.Header.Get("X-Forwarded-For"); f != "" {
-		first, _, _ := strings.Cut(f, ",")
-		return truncate(strings.TrimSpace(first), 64)
-	}
-	return r.RemoteAddr
 }
 
 // handleToken is the token endpoint (RFC 6749 §3.2, §4.1.3, §6).
@@ -222,7 +163,7 @@ func (s *Server) logGrantFailure(_ context.Context, c Client, gt string, r *http
 	return func(t tokenResponse, err error) (tokenResponse, error) {
 		var te *tokenError
 		if errors.As(err, &te) {
-			s.log.Info("token request refused", "client_id", c.ID, "grant_type", gt, "error", te.Code, "reason", te.Desc, "remote", remoteIP(r))
+			s.log.Info("token request refused", "client_id", c.ID, "grant_type", gt, "error", te.Code, "reason", te.Desc, "remote", s.auth.ClientIP(r))
 		}
 		return t, err
 	}

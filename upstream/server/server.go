@@ -37,6 +37,12 @@ type Config struct {
 	Now func() time.Time
 	// BcryptCost overrides the password hashing cost (tests lower it).
 	BcryptCost int
+	// PublicURL is HUB_PUBLIC_URL, the gateway's external base URL: the
+	// OAuth2 metadata's endpoints (docs/oauth2.md). Empty: no metadata.
+	PublicURL string
+	// LoginThrottle configures the per-account slowdown of password checks
+	// (docs/auth.md); zero values take the defaults.
+	LoginThrottle auth.LoginThrottleOptions
 }
 
 // New builds the service's handler.
@@ -56,13 +62,15 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 		GatewaySecret: cfg.GatewaySecret,
 		Now:           cfg.Now,
 		BcryptCost:    cfg.BcryptCost,
+		LoginThrottle: cfg.LoginThrottle,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	mux := http.NewServeMux()
 	a.Register(mux)
-	oauth.New(d, a, oauth.Options{Now: cfg.Now, Logger: cfg.Logger}).Register(mux)
+	oauth.New(d, a, oauth.Options{Now: cfg.Now, Logger: cfg.Logger, PublicURL: cfg.PublicURL,
+		CSRFKey: deriveKey(cfg.GatewaySecret, "oauth-csrf")}).Register(mux)
 	domain.New(d, deriveKey(cfg.GatewaySecret, "cursor")).Register(mux)
 	anomaly.New(d, cfg.GatewaySecret, deriveKey(cfg.GatewaySecret, "cursor"), cfg.Now).Register(mux)
 	audit.New(d, deriveKey(cfg.GatewaySecret, "audit-cursor")).Register(mux, cfg.GatewaySecret)

@@ -43,6 +43,10 @@ type Options struct {
 	BcryptCost int
 	// TokenTTL is the lifetime of issued access tokens; default one hour.
 	TokenTTL time.Duration
+	// Sleep waits d or until ctx ends; default a timer. Token issuance
+	// waits (at most MaxCutWait) for the second after a user's credential
+	// cut; tests inject a Sleep that advances their clock.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Service implements the identity API. It is safe for concurrent use.
@@ -55,6 +59,10 @@ type Service struct {
 	// that both failures cost one bcrypt comparison. It is computed once,
 	// lazily: CLI commands never need it.
 	dummyHash func() []byte
+	// compare checks a password against a bcrypt hash. It is a field so
+	// that a test can count comparisons: Authenticate must make exactly
+	// one, whatever the outcome (a timing oracle otherwise).
+	compare func(hash, password []byte) error
 }
 
 // Errors returned by the Service methods. HTTP handlers map them to problems:
@@ -67,6 +75,7 @@ var (
 	ErrBadCredentials   = errors.New("invalid email or password")
 	ErrUserHasResources = errors.New("user is still referenced by other records")
 	ErrConflict         = errors.New("the record changed concurrently; retry")
+	ErrUserInactive     = errors.New("the user is deactivated")
 )
 
 // FieldError is a validation failure on one request field.
@@ -107,7 +116,10 @@ func New(ctx context.Context, d *db.DB, o Options) (*Service, error) {
 	if o.BcryptCost < bcrypt.MinCost || o.BcryptCost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("auth: bcrypt cost %d out of range %d..%d", o.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
 	}
-	s := &Service{db: d, o: o, feed: newNotifier()}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	s := &Service{db: d, o: o, feed: newNotifier(), compare: bcrypt.CompareHashAndPassword}
 	s.dummyHash = sync.OnceValue(func() []byte {
 		// Cannot fail: the password is short and the cost was checked.
 		h, _ := bcrypt.GenerateFromPassword([]byte("hubchantier-dummy-password"), o.BcryptCost)
@@ -159,3 +171,15 @@ func (s *Service) Register(mux *http.ServeMux) {
 }
 
 func (s *Service) now() time.Time { return s.o.Now().UTC() }
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

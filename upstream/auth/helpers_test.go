@@ -53,7 +53,10 @@ type env struct {
 func newEnv(t *testing.T, d *db.DB) *env {
 	t.Helper()
 	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
-	s, err := New(context.Background(), d, Options{GatewaySecret: testSecret, Now: c.Now, BcryptCost: bcrypt.MinCost})
+	// Sleep advances the test clock: issuance after a credential cut waits
+	// for the next second without waiting for real.
+	sleep := func(_ context.Context, d time.Duration) error { c.Add(d); return nil }
+	s, err := New(context.Background(), d, Options{GatewaySecret: testSecret, Now: c.Now, BcryptCost: bcrypt.MinCost, Sleep: sleep})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -187,9 +187,19 @@ func TestPermissionMatrixE2E(t *testing.T) {
 	if r := s.gwDo("POST", "/api/v1/users", newUser, chef...); r.status != 403 {
 		t.Fatalf("conducteur creates a user: %d %s", r.status, r.body)
 	}
-	if r := s.gwDo("POST", "/api/v1/users", newUser, admin...); r.status != 201 {
-		t.Fatalf("admin creates a user: %d %s", r.status, r.body)
+	r = s.gwDo("POST", "/api/v1/users", newUser, admin...)
+	newID := mustID(r, "admin creates a user")
+	// A deleted user's token dies within a second.
+	newJWT := bearer(s.login("new@example.com", "correct-horse-battery"))
+	if r := s.gwDo("GET", "/api/v1/pointages", nil, newJWT...); r.status != 200 {
+		t.Fatalf("new user's token: %d %s", r.status, r.body)
 	}
+	if r := s.gwDo("DELETE", "/api/v1/users/"+newID, nil, admin...); r.status != 204 {
+		t.Fatalf("admin deletes a user: %d %s", r.status, r.body)
+	}
+	eventually(t, time.Second, "deleted user's token refused", func() bool {
+		return s.gwDo("GET", "/api/v1/pointages", nil, newJWT...).status == 401
+	})
 	// The validated pointage is frozen for the ouvrier.
 	if r := s.gwDo("PATCH", "/api/v1/pointages/"+pointage, map[string]any{"heures": 9}, paul...); r.status != 403 || problemTypeOf(t, r) != "permission-denied" {
 		t.Fatalf("ouvrier changes a validated pointage: %d %s", r.status, r.body)

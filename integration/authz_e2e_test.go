@@ -205,3 +205,46 @@ func TestPermissionMatrixE2E(t *testing.T) {
 		t.Fatalf("ouvrier changes a validated pointage: %d %s", r.status, r.body)
 	}
 }
+
+// TestUserChangeAudited: a role change and a password change through
+// PATCH /api/v1/users/{id} are audited with their changes, like domain
+// writes; the password's value never reaches the trail, and the client
+// never sees X-Hub-Changes.
+func TestUserChangeAudited(t *testing.T) {
+	s, _, _, _ := auditStack(t, backends[0])
+	s.createUser("root@example.com", "admin")
+	s.createUser("w@example.com", "ouvrier")
+	admin := bearer(s.login("root@example.com", "correct-horse-battery"))
+	id := s.userIDOf(admin, "w@example.com")
+	for _, c := range []struct {
+		body map[string]any
+		want []string
+	}{
+		{map[string]any{"role": "conducteur"}, []string{`"before":{"role":"ouvrier"`, `"role":"conducteur"`}},
+		{map[string]any{"password": "a-new-secret-pass"}, []string{`password_changed`}},
+	} {
+		r := s.gwDo("PATCH", "/api/v1/users/"+id, c.body, admin...)
+		if r.status != 200 || r.header.Get("X-Hub-Changes") != "" {
+			t.Fatalf("PATCH %v: %d (X-Hub-Changes %q) %s", c.body, r.status, r.header.Get("X-Hub-Changes"), r.body)
+		}
+		rid := r.header.Get("X-Request-Id")
+		var changes string
+		eventually(t, 20*time.Second, "record of the user PATCH shipped", func() bool {
+			recs := s.auditRecords(admin, rid)
+			if len(recs) != 1 {
+				return false
+			}
+			b, _ := json.Marshal(recs[0]["changes"])
+			changes = string(b)
+			return true
+		})
+		for _, w := range c.want {
+			if !strings.Contains(changes, w) {
+				t.Errorf("changes of %v lack %s: %s", c.body, w, changes)
+			}
+		}
+		if strings.Contains(changes, "a-new-secret-pass") || strings.Contains(changes, "$2a$") {
+			t.Errorf("password in the trail: %s", changes)
+		}
+	}
+}

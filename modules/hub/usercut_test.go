@@ -19,7 +19,9 @@ func TestUserCutSecondGranularity(t *testing.T) {
 	r := NewResolver(ResolverConfig{}, zap.NewNop())
 	r.now = func() time.Time { return cut.Add(100 * time.Millisecond) }
 	r.apply([]revocationEvent{{Seq: 1, Kind: "user", ID: "7", At: cut}})
-	iat := func(sec int) *jwt.NumericDate { return jwt.NewNumericDate(time.Date(2026, 5, 1, 12, 0, sec, 0, time.UTC)) }
+	iat := func(sec int) *jwt.NumericDate {
+		return jwt.NewNumericDate(time.Date(2026, 5, 1, 12, 0, sec, 0, time.UTC))
+	}
 	for _, c := range []struct {
 		name    string
 		sub     string

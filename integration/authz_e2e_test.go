@@ -61,7 +61,6 @@ func TestDemotionE2E(t *testing.T) {
 			if r.status != 200 || r.json(t)["role"] != "ouvrier" {
 				t.Fatalf("demote B: %d %s", r.status, r.body)
 			}
-			demoted := time.Now()
 
 			// At once: the old JWT no longer manages users nor creates
 			// chantiers (403 upstream, or 401 once the gateway cut it).
@@ -93,10 +92,9 @@ func TestDemotionE2E(t *testing.T) {
 			if r := s.gwDo("GET", "/api/v1/pointages", nil, bearer(jwtB2)...); r.status != 200 {
 				t.Fatalf("fresh ouvrier token: %d %s", r.status, r.body)
 			}
-			if time.Since(demoted) < 3*time.Second { // the cut cannot have been skipped by waiting
-				if r := s.gwDo("GET", "/api/v1/pointages", nil, bearer(jwtB)...); r.status != 401 {
-					t.Fatalf("old JWT after the new login: %d", r.status)
-				}
+			// ... while the token from before the demotion stays refused.
+			if r := s.gwDo("GET", "/api/v1/pointages", nil, bearer(jwtB)...); r.status != 401 {
+				t.Fatalf("old JWT after the new login: %d", r.status)
 			}
 			// Nobody raises their own role.
 			r = s.gwDo("PATCH", "/api/v1/users/"+idB, map[string]any{"role": "admin"}, bearer(jwtB2)...)

@@ -164,10 +164,9 @@ func (s *Service) readable(ctx context.Context, r *http.Request, rec *record) (b
 // a row the caller cannot even read is 404. Pointages also need the
 // validate permission to set or change valide, or to touch a validated
 // pointage.
-func (s *Service) writeGuard(r *http.Request) writeCheck {
+func (s *Service) writeGuard(r *http.Request, res *resource) writeCheck {
 	a := accessOf(r)
 	return func(ctx context.Context, cur *record, id int64, next values) error {
-		res := resourceByName(a.resource)
 		if cur != nil {
 			ok, err := s.within(ctx, a.Reach, a.UserID, res, cur.id, cur.vals)
 			if err != nil {
@@ -221,15 +220,6 @@ func touchesValidation(cur *record, next values) bool {
 	default:
 		return was || next["valide"] != cur.vals["valide"]
 	}
-}
-
-func resourceByName(name string) *resource {
-	for _, r := range resources {
-		if r.name == name {
-			return r
-		}
-	}
-	return nil
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

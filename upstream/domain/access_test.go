@@ -2,8 +2,8 @@ package domain
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"testing"
@@ -71,9 +71,7 @@ func ids(t *testing.T, m map[string]any) []int64 {
 }
 
 // expectDenied checks a 403 permission-denied problem.
-func expectDenied(t *testing.T, w interface {
-	Result() *http.Response
-}, what string) {
+func expectDenied(t *testing.T, w *httptest.ResponseRecorder, what string) {
 	t.Helper()
 	res := w.Result()
 	var p struct {
@@ -199,6 +197,5 @@ func TestScopesIntersectRole(t *testing.T) {
 		if w := h.do("GET", "/api/v1/pointages", nil); w.Code != http.StatusUnauthorized {
 			t.Errorf("anonymous: %d", w.Code)
 		}
-		_ = fmt.Sprint
 	})
 }

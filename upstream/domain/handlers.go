@@ -51,7 +51,7 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request, res *reso
 		writeValidation(w, r, errs)
 		return
 	}
-	if err := s.writeGuard(r)(r.Context(), nil, 0, v); err != nil {
+	if err := s.writeGuard(r, res)(r.Context(), nil, 0, v); err != nil {
 		s.writeError(w, r, res, err)
 		return
 	}
@@ -80,7 +80,7 @@ func (s *Service) handleReplace(w http.ResponseWriter, r *http.Request, res *res
 		writeValidation(w, r, errs)
 		return
 	}
-	before, rec, err := s.replace(r.Context(), res, id, v, parseConditions(r.Header), s.writeGuard(r))
+	before, rec, err := s.replace(r.Context(), res, id, v, parseConditions(r.Header), s.writeGuard(r, res))
 	if err != nil {
 		s.writeError(w, r, res, err)
 		return
@@ -133,7 +133,7 @@ func (s *Service) handlePatch(w http.ResponseWriter, r *http.Request, res *resou
 	if !ok {
 		return
 	}
-	before, rec, errs, err := s.patch(r.Context(), res, id, in, parseConditions(r.Header), s.writeGuard(r))
+	before, rec, errs, err := s.patch(r.Context(), res, id, in, parseConditions(r.Header), s.writeGuard(r, res))
 	switch {
 	case len(errs) > 0:
 		writeValidation(w, r, errs)
@@ -179,7 +179,7 @@ func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request, res *reso
 	if !ok {
 		return
 	}
-	before, err := s.removeCurrent(r.Context(), res, id, parseConditions(r.Header), s.writeGuard(r))
+	before, err := s.removeCurrent(r.Context(), res, id, parseConditions(r.Header), s.writeGuard(r, res))
 	if err != nil {
 		s.writeError(w, r, res, err)
 		return

@@ -46,6 +46,10 @@ type Options struct {
 	// LoginThrottle configures the per-account slowdown of password checks
 	// (login_throttle.go); zero values take its defaults.
 	LoginThrottle LoginThrottleOptions
+	// Sleep waits d or until ctx ends; default a timer. Token issuance
+	// waits (at most MaxCutWait) for the second after a user's credential
+	// cut; tests inject a Sleep that advances their clock.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Service implements the identity API. It is safe for concurrent use.
@@ -60,6 +64,10 @@ type Service struct {
 	dummyHash func() []byte
 	// loginThrottle counts failed passwords per (account, client network).
 	loginThrottle *Throttle
+	// compare checks a password against a bcrypt hash. It is a field so
+	// that a test can count comparisons: Authenticate must make exactly
+	// one, whatever the outcome (a timing oracle otherwise).
+	compare func(hash, password []byte) error
 }
 
 // Errors returned by the Service methods. HTTP handlers map them to problems:
@@ -72,6 +80,7 @@ var (
 	ErrBadCredentials   = errors.New("invalid email or password")
 	ErrUserHasResources = errors.New("user is still referenced by other records")
 	ErrConflict         = errors.New("the record changed concurrently; retry")
+	ErrUserInactive     = errors.New("the user is deactivated")
 )
 
 // FieldError is a validation failure on one request field.
@@ -113,7 +122,10 @@ func New(ctx context.Context, d *db.DB, o Options) (*Service, error) {
 		return nil, fmt.Errorf("auth: bcrypt cost %d out of range %d..%d", o.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
 	}
 	o.LoginThrottle.defaults()
-	s := &Service{db: d, o: o, feed: newNotifier(),
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	s := &Service{db: d, o: o, feed: newNotifier(), compare: bcrypt.CompareHashAndPassword,
 		loginThrottle: NewThrottle(o.LoginThrottle.MaxFailures, o.LoginThrottle.Window, o.LoginThrottle.Capacity)}
 	s.dummyHash = sync.OnceValue(func() []byte {
 		// Cannot fail: the password is short and the cost was checked.
@@ -166,3 +178,15 @@ func (s *Service) Register(mux *http.ServeMux) {
 }
 
 func (s *Service) now() time.Time { return s.o.Now().UTC() }
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

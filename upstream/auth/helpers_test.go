@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -52,13 +53,16 @@ type env struct {
 func newEnv(t *testing.T, d *db.DB) *env {
 	t.Helper()
 	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
-	s, err := New(context.Background(), d, Options{GatewaySecret: testSecret, Now: c.Now, BcryptCost: bcrypt.MinCost})
+	// Sleep advances the test clock: issuance after a credential cut waits
+	// for the next second without waiting for real.
+	sleep := func(_ context.Context, d time.Duration) error { c.Add(d); return nil }
+	s, err := New(context.Background(), d, Options{GatewaySecret: testSecret, Now: c.Now, BcryptCost: bcrypt.MinCost, Sleep: sleep})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	s.Register(mux)
-	e := &env{t: t, d: d, s: s, clock: c, h: httpx.RequireAssertion(testSecret, c.Now, mux), users: map[string]User{}}
+	e := &env{t: t, d: d, s: s, clock: c, h: httpx.RequireAssertion(testSecret, c.Now, s.Principals(mux)), users: map[string]User{}}
 	for _, role := range []string{RoleAdmin, RoleConducteur, RoleOuvrier} {
 		u, err := s.CreateUser(context.Background(), role+"@example.test", "password-"+role, "", role)
 		if err != nil {
@@ -71,13 +75,13 @@ func newEnv(t *testing.T, d *db.DB) *env {
 
 // as returns the claims of a JWT session of the user with that role.
 func (e *env) as(role string) *assertion.Claims {
-	u := e.users[role]
-	return &assertion.Claims{Subject: strconv.FormatInt(u.ID, 10), Role: u.Role, Method: assertion.MethodJWT}
+	return asUser(e.users[role])
 }
 
-// asUser returns JWT claims for u.
+// asUser returns JWT claims for u, with the scopes of a login token.
 func asUser(u User) *assertion.Claims {
-	return &assertion.Claims{Subject: strconv.FormatInt(u.ID, 10), Role: u.Role, Method: assertion.MethodJWT}
+	return &assertion.Claims{Subject: strconv.FormatInt(u.ID, 10), Role: u.Role, Method: assertion.MethodJWT,
+		Scopes: strings.Fields(RoleScopes[u.Role])}
 }
 
 type resp struct {

@@ -100,10 +100,12 @@ func (s *Service) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 }
 
 // Introspect returns what a gateway needs to verify key id, with the owner's
-// current role, or ErrNotFound.
+// current role, or ErrNotFound. The keys of a deactivated owner introspect
+// as revoked.
 func (s *Service) Introspect(ctx context.Context, id string) (Introspection, error) {
 	var role string
-	err := s.db.QueryRow(ctx, `SELECT u.role FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = ?`, id).Scan(&role)
+	var active bool
+	err := s.db.QueryRow(ctx, `SELECT u.role, u.active FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = ?`, id).Scan(&role, &active)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Introspection{}, ErrNotFound
 	}
@@ -113,6 +115,11 @@ func (s *Service) Introspect(ctx context.Context, id string) (Introspection, err
 	k, err := s.loadKey(ctx, id)
 	if err != nil {
 		return Introspection{}, err
+	}
+	if !active {
+		// A deactivated owner's keys are refused like revoked ones (no
+		// secrets to match) until the owner is reactivated.
+		k.Status = StatusRevoked
 	}
 	return s.introspection(k, role), nil
 }

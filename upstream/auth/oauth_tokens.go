@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,7 +45,14 @@ func (s *Service) IssueOAuthToken(ctx context.Context, c OAuthClaims, ttl time.D
 	if _, err := rand.Read(raw); err != nil {
 		return "", c, fmt.Errorf("issue oauth token: %w", err)
 	}
-	now := s.now()
+	uid, err := strconv.ParseInt(c.Subject, 10, 64)
+	if err != nil {
+		return "", c, fmt.Errorf("issue oauth token: subject %q is not a user id", c.Subject)
+	}
+	now, err := s.issueTime(ctx, uid) // after any credential cut of the user
+	if err != nil {
+		return "", c, fmt.Errorf("issue oauth token: %w", err)
+	}
 	c.ID = base64.RawURLEncoding.EncodeToString(raw)
 	c.IssuedAt, c.Expires = now, now.Add(ttl)
 	claims := jwt.MapClaims{

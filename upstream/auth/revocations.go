@@ -14,7 +14,9 @@ import (
 const (
 	// KindAPIKey: a key was revoked or rotated (ref: key id).
 	KindAPIKey = "api_key"
-	// KindUser: a user was deleted (ref: user id).
+	// KindUser: a user was deleted, deactivated or changed role (ref: user
+	// id); the event's At is the cut: the user's tokens issued at or before
+	// it are dead, and cached keys of the user are dropped.
 	KindUser = "user"
 	// KindToken: an access token was revoked (ref: jti); reserved for OAuth2.
 	KindToken = "token"
@@ -67,7 +69,14 @@ func (s *Service) Publish(ctx context.Context, kind, ref string) error {
 }
 
 func (s *Service) publish(ctx context.Context, kind, ref string) error {
-	if err := s.insertEvent(ctx, kind, ref); err != nil {
+	return s.publishAt(ctx, kind, ref, s.now())
+}
+
+// publishAt appends an event dated at: for a "user" event, the cut that
+// gateways apply to the user's tokens (iat ≤ at refused), equal to the
+// users.tokens_valid_after written with it.
+func (s *Service) publishAt(ctx context.Context, kind, ref string, at time.Time) error {
+	if err := s.insertEvent(ctx, kind, ref, at); err != nil {
 		return fmt.Errorf("publish %s revocation of %s: %w", kind, ref, err)
 	}
 	s.feed.broadcast()
@@ -79,10 +88,10 @@ func (s *Service) publish(ctx context.Context, kind, ref string) error {
 // insert time, so two concurrent transactions could commit 5 before 4, and a
 // reader that already moved past 5 would never see 4. SQLite serialises
 // writers by itself.
-func (s *Service) insertEvent(ctx context.Context, kind, ref string) error {
+func (s *Service) insertEvent(ctx context.Context, kind, ref string, when time.Time) error {
 	d := s.db
 	q := `INSERT INTO revocation_events (kind, ref, at) VALUES (?, ?, ?)`
-	at := db.Micros(s.now())
+	at := db.Micros(when)
 	if d.Dialect != db.Postgres {
 		_, err := d.Exec(ctx, q, kind, ref, at)
 		return err

@@ -43,7 +43,10 @@ func (s *Service) IssueToken(ctx context.Context, u User) (Token, error) {
 	if _, err := rand.Read(jti); err != nil {
 		return Token{}, fmt.Errorf("issue token: %w", err)
 	}
-	now := s.now()
+	now, err := s.issueTime(ctx, u.ID) // after any credential cut of u
+	if err != nil {
+		return Token{}, fmt.Errorf("issue token: %w", err)
+	}
 	claims := jwt.MapClaims{
 		"iss":   s.o.Issuer,
 		"aud":   s.o.Audience, // a single string, not an array (RFC 7519 §4.1.3 allows both)

@@ -44,6 +44,9 @@ type User struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	// Version increases on every update.
 	Version int `json:"version"`
+	// Active is false for a deactivated user: no login, keys refused at
+	// the gateway, tokens cut, every request 401.
+	Active bool `json:"active"`
 }
 
 // UserPatch lists the fields to change on a user; nil fields are kept.
@@ -52,6 +55,8 @@ type UserPatch struct {
 	Password *string `json:"password"`
 	Nom      *string `json:"nom"`
 	Role     *string `json:"role"`
+	// Active deactivates (false) or reactivates (true) the user.
+	Active *bool `json:"active"`
 }
 
 // ValidRole reports whether r is one of the three roles.
@@ -120,12 +125,12 @@ func (s *Service) CreateUser(ctx context.Context, email, password, nom, role str
 	return s.UserByID(ctx, id)
 }
 
-const userCols = `id, email, nom, role, created_at, updated_at, version`
+const userCols = `id, email, nom, role, created_at, updated_at, version, active`
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var created, updated int64
-	if err := row.Scan(&u.ID, &u.Email, &u.Nom, &u.Role, &created, &updated, &u.Version); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.Nom, &u.Role, &created, &updated, &u.Version, &u.Active); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return User{}, ErrNotFound
 		}
@@ -156,64 +161,97 @@ func (s *Service) UserByEmailOrID(ctx context.Context, ref string) (User, error)
 	return u, err
 }
 
-// UpdateUser applies p to user id. A role change publishes an api_key
-// revocation event for each of the user's keys, so gateways refetch them
-// and see the new role.
+// UpdateUser applies p to user id and returns the user as written.
 func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, error) {
+	_, u, err := s.UpdateUserChanges(ctx, id, p)
+	return u, err
+}
+
+// UpdateUserChanges applies p to user id and returns the user before and
+// after. The write is conditional on the version read (ErrConflict when a
+// concurrent update won). A role change or a deactivation cuts the user's
+// credentials (see cutCredentials): tokens issued until now are refused at
+// every gateway within a second, cached keys are refetched with the new
+// role or state.
+func (s *Service) UpdateUserChanges(ctx context.Context, id int64, p UserPatch) (User, User, error) {
 	u, err := s.UserByID(ctx, id)
 	if err != nil {
-		return User{}, err
+		return User{}, User{}, err
 	}
 	sets, args := []string{}, []any{}
 	if p.Email != nil {
 		e, err := normalizeEmail(*p.Email)
 		if err != nil {
-			return User{}, err
+			return User{}, User{}, err
 		}
 		sets, args = append(sets, "email = ?"), append(args, e)
 	}
 	if p.Nom != nil {
 		n, err := checkNom(*p.Nom)
 		if err != nil {
-			return User{}, err
+			return User{}, User{}, err
 		}
 		sets, args = append(sets, "nom = ?"), append(args, n)
 	}
-	roleChanged := p.Role != nil && *p.Role != u.Role
 	if p.Role != nil {
 		if !ValidRole(*p.Role) {
-			return User{}, fieldErr("role", "must be admin, conducteur or ouvrier")
+			return User{}, User{}, fieldErr("role", "must be admin, conducteur or ouvrier")
 		}
 		sets, args = append(sets, "role = ?"), append(args, *p.Role)
 	}
+	if p.Active != nil {
+		sets, args = append(sets, "active = ?"), append(args, *p.Active)
+	}
 	if p.Password != nil {
 		if err := checkPassword(*p.Password); err != nil {
-			return User{}, err
+			return User{}, User{}, err
 		}
 		h, err := bcrypt.GenerateFromPassword([]byte(*p.Password), s.o.BcryptCost)
 		if err != nil {
-			return User{}, fmt.Errorf("hash password: %w", err)
+			return User{}, User{}, fmt.Errorf("hash password: %w", err)
 		}
 		sets, args = append(sets, "password_hash = ?"), append(args, string(h))
 	}
 	if len(sets) == 0 {
-		return u, nil
+		return u, u, nil
+	}
+	now := s.now()
+	cut := (p.Role != nil && *p.Role != u.Role) || (p.Active != nil && !*p.Active && u.Active)
+	if cut {
+		sets, args = append(sets, "tokens_valid_after = ?"), append(args, db.Micros(now))
 	}
 	sets = append(sets, "updated_at = ?", "version = version + 1")
-	args = append(args, db.Micros(s.now()), id)
-	_, err = s.db.Exec(ctx, `UPDATE users SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...)
+	args = append(args, db.Micros(now), id, u.Version)
+	res, err := s.db.Exec(ctx, `UPDATE users SET `+strings.Join(sets, ", ")+` WHERE id = ? AND version = ?`, args...)
 	if db.IsUniqueViolation(err) {
-		return User{}, ErrEmailTaken
+		return User{}, User{}, ErrEmailTaken
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("update user %d: %w", id, err)
+		return User{}, User{}, fmt.Errorf("update user %d: %w", id, err)
 	}
-	if roleChanged {
-		if err := s.publishUserKeys(ctx, id); err != nil {
-			return User{}, err
+	if n, _ := res.RowsAffected(); n == 0 {
+		return User{}, User{}, ErrConflict
+	}
+	if cut {
+		if err := s.cutCredentials(ctx, id, now); err != nil {
+			return User{}, User{}, err
 		}
 	}
-	return s.UserByID(ctx, id)
+	after, err := s.UserByID(ctx, id)
+	return u, after, err
+}
+
+// cutCredentials publishes a "user" revocation event dated at, the
+// tokens_valid_after just written: gateways refuse the user's access
+// tokens issued at or before it (JWT iat ≤ at) and drop the user's cached
+// keys, so the next use of a key is introspected again (current role,
+// status revoked for a deactivated owner). An "api_key" event per key
+// follows for gateways that predate user events on keys.
+func (s *Service) cutCredentials(ctx context.Context, id int64, at time.Time) error {
+	if err := s.publishAt(ctx, KindUser, strconv.FormatInt(id, 10), at); err != nil {
+		return err
+	}
+	return s.publishUserKeys(ctx, id)
 }
 
 // DeleteUser removes a user and their API keys, and publishes a "user"
@@ -274,8 +312,9 @@ func (s *Service) publishUserKeys(ctx context.Context, userID int64) error {
 	return nil
 }
 
-// Authenticate checks an email and password. Unknown emails and wrong
-// passwords both cost one bcrypt comparison and both return
+// Authenticate checks an email and password. Unknown emails, wrong
+// passwords and deactivated users all cost exactly one password comparison
+// (an unknown email is compared against a dummy hash) and all return
 // ErrBadCredentials, so neither the answer nor its timing tells them apart.
 func (s *Service) Authenticate(ctx context.Context, email, password string) (User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
@@ -283,12 +322,12 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 	u, err := scanUserHash(s.db.QueryRow(ctx, `SELECT `+userCols+`, password_hash FROM users WHERE email = ?`, email), &hash)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
+		_ = s.compare(s.dummyHash(), []byte(password))
 		return User{}, ErrBadCredentials
 	case err != nil:
 		return User{}, fmt.Errorf("load user for login: %w", err)
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+	if s.compare([]byte(hash), []byte(password)) != nil || !u.Active {
 		return User{}, ErrBadCredentials
 	}
 	return u, nil
@@ -297,7 +336,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 func scanUserHash(row *sql.Row, hash *string) (User, error) {
 	var u User
 	var created, updated int64
-	if err := row.Scan(&u.ID, &u.Email, &u.Nom, &u.Role, &created, &updated, &u.Version, hash); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.Nom, &u.Role, &created, &updated, &u.Version, &u.Active, hash); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return User{}, ErrNotFound
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hubchantier/hubgate/internal/problem"
 	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/upstream/authz"
 	"github.com/hubchantier/hubgate/upstream/httpx"
 )
 
@@ -24,6 +25,14 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request, res *resourc
 		return
 	}
 	rec, err := s.get(r.Context(), res, id)
+	if err == nil {
+		// A row beyond the caller's reach is answered as missing.
+		if ok, verr := s.readable(r.Context(), r, rec); verr != nil {
+			err = verr
+		} else if !ok {
+			err = errNotFound
+		}
+	}
 	if err != nil {
 		s.writeError(w, r, res, err)
 		return
@@ -40,6 +49,10 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request, res *reso
 	v, errs := res.merge(modeCreate, in, nil)
 	if len(errs) > 0 {
 		writeValidation(w, r, errs)
+		return
+	}
+	if err := s.writeGuard(r, res)(r.Context(), nil, 0, v); err != nil {
+		s.writeError(w, r, res, err)
 		return
 	}
 	rec, err := s.insert(r.Context(), res, v)
@@ -67,7 +80,7 @@ func (s *Service) handleReplace(w http.ResponseWriter, r *http.Request, res *res
 		writeValidation(w, r, errs)
 		return
 	}
-	before, rec, err := s.replace(r.Context(), res, id, v, parseConditions(r.Header))
+	before, rec, err := s.replace(r.Context(), res, id, v, parseConditions(r.Header), s.writeGuard(r, res))
 	if err != nil {
 		s.writeError(w, r, res, err)
 		return
@@ -83,10 +96,13 @@ func (s *Service) handleReplace(w http.ResponseWriter, r *http.Request, res *res
 // one a 412 when the client sent a precondition (as writeVersions does),
 // and is retried otherwise (like a PATCH without If-Match; the last attempt
 // writes unconditionally, as PUT without preconditions always did).
-func (s *Service) replace(ctx context.Context, res *resource, id int64, v values, cond conditions) (*record, *record, error) {
+func (s *Service) replace(ctx context.Context, res *resource, id int64, v values, cond conditions, guard writeCheck) (*record, *record, error) {
 	for attempt := 0; ; attempt++ {
 		cur, err := s.get(ctx, res, id)
 		if err != nil {
+			return nil, nil, err
+		}
+		if err := guard(ctx, cur, id, v); err != nil {
 			return nil, nil, err
 		}
 		if !cond.allows(cur.version) {
@@ -117,7 +133,7 @@ func (s *Service) handlePatch(w http.ResponseWriter, r *http.Request, res *resou
 	if !ok {
 		return
 	}
-	before, rec, errs, err := s.patch(r.Context(), res, id, in, parseConditions(r.Header))
+	before, rec, errs, err := s.patch(r.Context(), res, id, in, parseConditions(r.Header), s.writeGuard(r, res))
 	switch {
 	case len(errs) > 0:
 		writeValidation(w, r, errs)
@@ -133,7 +149,7 @@ func (s *Service) handlePatch(w http.ResponseWriter, r *http.Request, res *resou
 // returns the row before (for the audit trail) and after.
 // The conditions are evaluated on each row read; only If-Match stops the
 // retries, since its versions cannot come back once the row moved on.
-func (s *Service) patch(ctx context.Context, res *resource, id int64, in values, cond conditions) (*record, *record, []fieldError, error) {
+func (s *Service) patch(ctx context.Context, res *resource, id int64, in values, cond conditions, guard writeCheck) (*record, *record, []fieldError, error) {
 	for attempt := 0; ; attempt++ {
 		cur, err := s.get(ctx, res, id)
 		if err != nil {
@@ -145,6 +161,9 @@ func (s *Service) patch(ctx context.Context, res *resource, id int64, in values,
 		v, errs := res.merge(modePatch, in, cur.vals)
 		if len(errs) > 0 {
 			return nil, nil, errs, nil
+		}
+		if err := guard(ctx, cur, id, v); err != nil {
+			return nil, nil, nil, err
 		}
 		rec, err := s.update(ctx, res, id, v, []int64{cur.version})
 		if !errors.Is(err, errPrecondition) || cond.match != nil || attempt+1 >= maxPatchAttempts {
@@ -160,7 +179,7 @@ func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request, res *reso
 	if !ok {
 		return
 	}
-	before, err := s.removeCurrent(r.Context(), res, id, parseConditions(r.Header))
+	before, err := s.removeCurrent(r.Context(), res, id, parseConditions(r.Header), s.writeGuard(r, res))
 	if err != nil {
 		s.writeError(w, r, res, err)
 		return
@@ -171,10 +190,13 @@ func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request, res *reso
 
 // removeCurrent deletes row id and returns it as it was, read first and
 // deleted only at the version read (see replace for the race handling).
-func (s *Service) removeCurrent(ctx context.Context, res *resource, id int64, cond conditions) (*record, error) {
+func (s *Service) removeCurrent(ctx context.Context, res *resource, id int64, cond conditions, guard writeCheck) (*record, error) {
 	for attempt := 0; ; attempt++ {
 		cur, err := s.get(ctx, res, id)
 		if err != nil {
+			return nil, err
+		}
+		if err := guard(ctx, cur, id, nil); err != nil {
 			return nil, err
 		}
 		if !cond.allows(cur.version) {
@@ -256,7 +278,10 @@ func writeValidation(w http.ResponseWriter, r *http.Request, errs []fieldError) 
 // writeError maps repository errors to problems.
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, res *resource, err error) {
 	var refs refErrors
+	var denied *errForbidden
 	switch {
+	case errors.As(err, &denied):
+		httpx.Problem(w, r, authz.Forbidden(denied.resource, denied.act, denied.why))
 	case errors.As(err, &refs):
 		writeValidation(w, r, refs)
 	case errors.Is(err, errNotFound):

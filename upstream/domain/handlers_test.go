@@ -168,7 +168,7 @@ func TestAuthAndRoutes(t *testing.T) {
 			t.Fatalf("role filter: %s", w.Body)
 		}
 		m := h.ok(200, "GET", path("users", uid), nil)
-		if m["email"] != "a@example.com" || m["role"] != "admin" || len(m) != 7 {
+		if m["email"] != "a@example.com" || m["role"] != "admin" || m["active"] != true || len(m) != 8 {
 			t.Fatalf("user: %v", m)
 		}
 		// No write routes on users.

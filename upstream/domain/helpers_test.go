@@ -37,7 +37,7 @@ func newHarness(t *testing.T, d *db.DB) *harness {
 	s.now = func() time.Time { return base.Add(time.Duration(tick.Add(1)) * time.Millisecond) }
 	mux := http.NewServeMux()
 	s.Register(mux)
-	return &harness{t: t, d: d, s: s, mux: mux, who: &assertion.Claims{Subject: "1", Role: "admin", Method: "jwt"}}
+	return &harness{t: t, d: d, s: s, mux: mux, who: &assertion.Claims{Subject: "1", Role: "admin", Method: "jwt", Scopes: []string{"read", "write", "admin"}}}
 }
 
 // do sends a request; body is marshalled unless it is a string. hdr holds

@@ -122,6 +122,9 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request, res *resour
 		writeValidation(w, r, errs)
 		return
 	}
+	// Only the rows within the caller's reach are listed (and counted).
+	terms, args := listFilter(accessOf(r), res, "")
+	lq.where, lq.args = append(lq.where, terms...), append(lq.args, args...)
 	var (
 		recs []*record
 		pg   any

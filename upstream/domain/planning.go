@@ -42,6 +42,8 @@ func (s *Service) handlePlanning(w http.ResponseWriter, r *http.Request, res *re
 		return
 	}
 	where, args := lq.where, lq.args
+	terms, targs := listFilter(accessOf(r), res, "a.")
+	where, args = append(where, terms...), append(args, targs...)
 	if from := dates["from"]; from != "" {
 		where = append(where, "(a.date_fin IS NULL OR a.date_fin >= ?)")
 		args = append(args, from)

@@ -130,6 +130,7 @@ var users = &resource{
 		{name: "email", kind: kText},
 		{name: "nom", kind: kText},
 		{name: "role", kind: kEnum, enum: roles, filter: true},
+		{name: "active", kind: kBool},
 	},
 }
 

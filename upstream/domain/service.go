@@ -12,8 +12,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hubchantier/hubgate/upstream/authz"
 	"github.com/hubchantier/hubgate/upstream/db"
-	"github.com/hubchantier/hubgate/upstream/httpx"
 	"github.com/hubchantier/hubgate/upstream/page"
 )
 
@@ -34,34 +34,26 @@ func New(d *db.DB, cursorKey []byte) *Service {
 // micros is the current time in the stored form.
 func (s *Service) micros() int64 { return db.Micros(s.now()) }
 
-// Register adds the /api/v1 domain routes to mux. Every route needs an
-// authenticated (non-anonymous) caller; the gateway checks scopes.
+// Register adds the /api/v1 domain routes to mux. Every route is bound to
+// a resource and an action of the permission matrix (upstream/authz) and
+// checked before its handler runs (guarded); the gateway checks scopes too.
 func (s *Service) Register(mux *http.ServeMux) {
 	for _, r := range resources {
 		base := "/api/v1/" + r.name
-		mux.Handle("GET "+base, s.authed(r, s.handleList))
-		mux.Handle("GET "+base+"/{id}", s.authed(r, s.handleGet))
+		mux.Handle("GET "+base, s.guarded(r, r.name, authz.Read, s.handleList))
+		mux.Handle("GET "+base+"/{id}", s.guarded(r, r.name, authz.Read, s.handleGet))
 		if r.readOnly {
 			continue
 		}
-		mux.Handle("POST "+base, s.authed(r, s.handleCreate))
-		mux.Handle("PUT "+base+"/{id}", s.authed(r, s.handleReplace))
-		mux.Handle("PATCH "+base+"/{id}", s.authed(r, s.handlePatch))
-		mux.Handle("DELETE "+base+"/{id}", s.authed(r, s.handleDelete))
+		mux.Handle("POST "+base, s.guarded(r, r.name, authz.Create, s.handleCreate))
+		mux.Handle("PUT "+base+"/{id}", s.guarded(r, r.name, authz.Update, s.handleReplace))
+		mux.Handle("PATCH "+base+"/{id}", s.guarded(r, r.name, authz.Update, s.handlePatch))
+		mux.Handle("DELETE "+base+"/{id}", s.guarded(r, r.name, authz.Delete, s.handleDelete))
 	}
-	mux.Handle("GET /api/v1/planning", s.authed(affectations, s.handlePlanning))
-	mux.Handle("GET /api/v1/stats", s.authed(nil, s.handleStats))
+	mux.Handle("GET /api/v1/planning", s.guarded(affectations, authz.Planning, authz.Read, s.handlePlanning))
+	mux.Handle("GET /api/v1/stats", s.guarded(nil, authz.Stats, authz.Read, s.handleStats))
 	mux.HandleFunc("GET /api/openapi.json", serveOpenAPI) // openapi.go
 }
 
 // handlerFunc is a domain handler bound to a resource.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, res *resource)
-
-// authed binds h to res and refuses anonymous callers with 401.
-func (s *Service) authed(res *resource, h handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if httpx.RequireUser(w, r) != nil {
-			h(w, r, res)
-		}
-	})
-}

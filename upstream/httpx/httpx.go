@@ -45,7 +45,9 @@ func RequireUser(w http.ResponseWriter, r *http.Request) *assertion.Claims {
 }
 
 // RequireAdmin returns the caller's claims, or writes 401/403 and returns nil
-// unless the caller has the admin role.
+// unless the caller has the admin role. Behind auth.Service.Principals (as
+// server.New assembles it) the claims' Role is the user's current role,
+// loaded from the database, never the one a token carried.
 func RequireAdmin(w http.ResponseWriter, r *http.Request) *assertion.Claims {
 	c := RequireUser(w, r)
 	if c == nil {

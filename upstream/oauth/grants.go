@@ -227,6 +227,9 @@ func grantableFor(role string, scopes []string) []string {
 // replay revoked it meanwhile, the tokens are never handed out (and the
 // revoker, which lists jtis after revoking, has published this one).
 func (s *Server) issueTokens(ctx context.Context, grantID string, c Client, u auth.User, granted, access []string) (tokenResponse, error) {
+	if !u.Active {
+		return tokenResponse{}, errGrant("the user is deactivated")
+	}
 	access = grantableFor(u.Role, access)
 	if len(access) == 0 {
 		return tokenResponse{}, &tokenError{Code: "invalid_scope", Desc: "the user's role no longer allows any of the granted scopes"}

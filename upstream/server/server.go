@@ -81,7 +81,10 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	var h http.Handler = httpx.RequireAssertion(cfg.GatewaySecret, cfg.Now, problemMux(mux))
+	// Principals runs on every authenticated /api/* request: it loads the
+	// caller's current role and state (one primary-key lookup), so no
+	// handler trusts the role of a token or of the gateway's assertion.
+	var h http.Handler = httpx.RequireAssertion(cfg.GatewaySecret, cfg.Now, a.Principals(problemMux(mux)))
 	h = logRequests(cfg.Logger, h)
 	return h, a, nil
 }

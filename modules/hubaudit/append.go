@@ -104,10 +104,17 @@ func (j *Journal) syncer() {
 		j.mu.Unlock()
 
 		err := f.Sync()
-		if err != nil {
-			j.log.Error("audit journal fsync failed", zap.Error(err))
-		}
 		j.mu.Lock()
+		if err != nil {
+			// After a failed fsync the kernel may have dropped the dirty
+			// pages and cleared the error: a later fsync that succeeds
+			// proves nothing about these records. Nothing more is
+			// acknowledged until a restart recovers the journal.
+			j.log.Error("audit journal fsync failed: refusing every request until the gateway restarts", zap.Error(err))
+			if j.broken == nil {
+				j.broken = fmt.Errorf("audit journal fsync failed earlier: %w", err)
+			}
+		}
 		if err == nil && seg == j.fseq && size > j.durable {
 			j.durable = size
 		}

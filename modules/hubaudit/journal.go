@@ -36,21 +36,22 @@ type Journal struct {
 	segmentSize int64
 	log         *zap.Logger
 	unlock      func()
+	open        fileOpener
 
 	mu        sync.Mutex
 	cond      *sync.Cond
-	f         *os.File // active segment
+	f         segmentFile // active segment
 	fseq      uint64   // active segment number
 	fsize     int64    // bytes written to the active segment
 	durable   int64    // bytes of the active segment known fsync'd
-	retired   []*os.File
+	retired   []segmentFile
 	head      string // hash of the last record
 	nextSeq   int64
 	diskBytes int64 // bytes of every segment file present
 	round     *syncRound
 	dirty     bool
 	closed    bool
-	broken    error // a write failed half-way and could not be undone
+	broken    error // a write failed half-way and could not be undone, or an fsync failed
 	buf       []byte
 	syncDone  chan struct{}
 	notify    chan struct{} // wakes the shipper after a sync, capacity 1
@@ -94,6 +95,32 @@ func segName(n uint64) string { return fmt.Sprintf("%s%020d%s", segPrefix, n, se
 // left by a crash and starts a fresh segment. Only one process may use a
 // directory at a time.
 func OpenJournal(dir string, segmentSize int64, log *zap.Logger) (*Journal, error) {
+	return openJournal(dir, segmentSize, log, openOSFile)
+}
+
+// segmentFile is what the journal needs of a segment file. Tests put a
+// fake behind it to check what the page cache hides from a kill -9 test:
+// that no record is acknowledged before Sync returned, and that a failed
+// Sync acknowledges nothing.
+type segmentFile interface {
+	Write(p []byte) (int, error)
+	Sync() error
+	Truncate(size int64) error
+	Close() error
+}
+
+// fileOpener creates a segment file (os.OpenFile's arguments).
+type fileOpener func(name string, flag int, perm os.FileMode) (segmentFile, error)
+
+func openOSFile(name string, flag int, perm os.FileMode) (segmentFile, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func openJournal(dir string, segmentSize int64, log *zap.Logger, open fileOpener) (*Journal, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create audit journal directory: %w", err)
 	}
@@ -101,7 +128,7 @@ func OpenJournal(dir string, segmentSize int64, log *zap.Logger) (*Journal, erro
 	if err != nil {
 		return nil, fmt.Errorf("audit journal %s: %w", dir, err)
 	}
-	j := &Journal{dir: dir, segmentSize: segmentSize, log: log, unlock: unlock, round: newRound(),
+	j := &Journal{dir: dir, segmentSize: segmentSize, log: log, unlock: unlock, open: open, round: newRound(),
 		syncDone: make(chan struct{}), notify: make(chan struct{}, 1), nextSeq: 1}
 	j.cond = sync.NewCond(&j.mu)
 	if err := j.recover(); err != nil {
@@ -311,7 +338,7 @@ func (j *Journal) saveCursor(c cursor) error {
 // openSegment creates segment n and writes its header; called at open and
 // under j.mu when rotating.
 func (j *Journal) openSegment(n uint64) error {
-	f, err := os.OpenFile(filepath.Join(j.dir, segName(n)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := j.open(filepath.Join(j.dir, segName(n)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("create audit segment: %w", err)
 	}

@@ -41,9 +41,9 @@ type Journal struct {
 	mu        sync.Mutex
 	cond      *sync.Cond
 	f         segmentFile // active segment
-	fseq      uint64   // active segment number
-	fsize     int64    // bytes written to the active segment
-	durable   int64    // bytes of the active segment known fsync'd
+	fseq      uint64      // active segment number
+	fsize     int64       // bytes written to the active segment
+	durable   int64       // bytes of the active segment known fsync'd
 	retired   []segmentFile
 	head      string // hash of the last record
 	nextSeq   int64

@@ -51,10 +51,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			RequestID:       rid,
 			ClientRequestID: hub.ClientRequestID(r),
 			Timestamp:       start,
-			HTTPMethod: r.Method,
-			Endpoint:   hub.RouteOf(r),
-			Path:       boundPath(r.URL.Path),
-			UserAgent:  r.Header.Get("User-Agent"),
+			HTTPMethod:      r.Method,
+			Endpoint:        hub.RouteOf(r),
+			Path:            boundPath(r.URL.Path),
+			UserAgent:       r.Header.Get("User-Agent"),
 		},
 	}
 	// Bodies are hashed with a key (never a plain SHA-256, which a guess

@@ -182,6 +182,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.auth.Authenticate(r.Context(), v.Get("email"), v.Get("password"))
+	s.auth.ReportLoginAccount(r.Context(), w, v.Get("email"), u.ID, err) // for hub_audit
 	if errors.Is(err, auth.ErrBadCredentials) {
 		s.log.Info("oauth login failed", "client_id", req.client.ID, "remote", remoteIP(r))
 		s.render(w, http.StatusUnauthorized, "login.html", pageData{Title: "Sign in", ClientName: req.client.Name,

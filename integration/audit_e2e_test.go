@@ -180,7 +180,7 @@ func TestAuditE2E(t *testing.T) {
 // are the gateway's even when clients send one (kept in client_request_id);
 // a failed login records the attempted account (none for an unknown email)
 // and no body hash; other bodies are hashed with a key (checkable with
-// `hubchantier audit body-hash`); and with the append-only triggers
+// chain.BodyHash, as `hubchantier audit body-hash` prints); and with the append-only triggers
 // bypassed, `audit verify` names a deleted newest record (the checkpoint
 // shows it) and a modified middle record.
 func TestAuditHardeningE2E(t *testing.T) {

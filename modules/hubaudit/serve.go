@@ -212,6 +212,9 @@ func (aw *auditWriter) unavailable() {
 	hdr.Set("Retry-After", "30")
 	problem.Write(w, aw.req, problem.New(http.StatusServiceUnavailable, "audit-unavailable", "Audit trail unavailable",
 		"this request could not be recorded in the audit trail, so its outcome is not confirmed; retry later"))
+	// Sent now, whole (it has a Content-Length): the inner handler's
+	// later writes fail, and a proxy then aborts the connection.
+	_ = http.NewResponseController(w).Flush()
 }
 
 // WriteHeader journals the record on the final status, then sends it.
@@ -231,15 +234,14 @@ func (aw *auditWriter) WriteHeader(code int) {
 }
 
 // Write sends an implicit 200 through WriteHeader first. After a failed
-// record the inner handler's body is discarded (a 503 was sent instead);
-// it is accepted rather than refused so the proxy does not abort the
-// connection before the 503 reaches the client.
+// record (a 503 was sent and flushed instead) the inner handler's body is
+// refused, so a proxy stops copying an upstream body nobody will read.
 func (aw *auditWriter) Write(b []byte) (int, error) {
 	if !aw.recorded {
 		aw.WriteHeader(http.StatusOK)
 	}
 	if aw.failed {
-		return len(b), nil
+		return 0, errNotRecorded
 	}
 	return aw.ResponseWriterWrapper.Write(b)
 }
@@ -250,7 +252,7 @@ func (aw *auditWriter) ReadFrom(r io.Reader) (int64, error) {
 		aw.WriteHeader(http.StatusOK)
 	}
 	if aw.failed {
-		return io.Copy(io.Discard, r)
+		return 0, errNotRecorded
 	}
 	return aw.ResponseWriterWrapper.ReadFrom(r)
 }
@@ -279,7 +281,8 @@ func (aw *auditWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(aw.ResponseWriterWrapper.ResponseWriter).Hijack()
 }
 
-// errNotRecorded refuses a hijack whose record could not be made durable.
+// errNotRecorded refuses the writes and the hijack of a request whose
+// record could not be made durable.
 var errNotRecorded = errors.New("hub_audit: the request could not be recorded")
 
 // hashingBody hashes the request body as the upstream reads it: the body

@@ -2,8 +2,12 @@ package hubaudit
 
 import (
 	"errors"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -150,5 +154,44 @@ func TestSyncErrorFailsRequest(t *testing.T) {
 	}
 	if lim, _ := h.journal.limit(h.journal.fseq); lim > frameHeaderLen+200 {
 		t.Fatalf("durable offset %d: an unsynced record became shippable", lim)
+	}
+}
+
+// TestSyncErrorThroughProxy: over a real connection, with a reverse proxy
+// streaming a large upstream body inside hub_audit, a failed Sync still
+// reaches the client as a complete 503 problem (flushed before the proxy's
+// writes are refused and it aborts).
+func TestSyncErrorThroughProxy(t *testing.T) {
+	ctl := newSyncCtl(errors.New("EIO"))
+	close(ctl.gate)
+	h := testHandler(t)
+	h.journal.Close()
+	h.journal = openCtlJournal(t, ctl)
+	ctl.armed.Store(true)
+	big := strings.Repeat("x", 4<<20)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(big))
+	}))
+	defer up.Close()
+	target, _ := url.Parse(up.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ErrorLog = log.New(io.Discard, "", 0)
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
+		_ = h.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			proxy.ServeHTTP(w, r)
+			return nil
+		}))
+	}))
+	gw.Config.ErrorLog = log.New(io.Discard, "", 0)
+	defer gw.Close()
+	resp, err := http.Get(gw.URL + "/api/v1/documents/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "audit-unavailable") {
+		t.Fatalf("%d %q (%v), want a whole 503 problem", resp.StatusCode, body, err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hubchantier/hubgate/upstream/audit"
@@ -38,6 +40,16 @@ func (c *cli) auditVerify(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	unanchored := fs.Bool("allow-unanchored", false, "accept chains without a checkpoint (records from gateways older than checkpoints)")
+	expect := map[string]int64{}
+	fs.Func("expect", "`GATEWAY_ID:SEQ` the chain must reach, known outside the database (hub_audit_chain_head_seq, the gateway's log); repeatable", func(v string) error {
+		gw, seq, ok := strings.Cut(v, ":")
+		n, err := strconv.ParseInt(seq, 10, 64)
+		if !ok || gw == "" || err != nil || n < 1 {
+			return fmt.Errorf("want GATEWAY_ID:SEQ, got %q", v)
+		}
+		expect[gw] = n
+		return nil
+	})
 	if _, err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -47,7 +59,7 @@ func (c *cli) auditVerify(ctx context.Context, args []string) error {
 	}
 	defer d.Close()
 	res, err := audit.New(d, nil).WithGatewaySecret([]byte(c.getenv("HUB_GATEWAY_SECRET"))).
-		Verify(ctx, audit.VerifyOptions{AllowUnanchored: *unanchored})
+		Verify(ctx, audit.VerifyOptions{AllowUnanchored: *unanchored, Expect: expect})
 	if err != nil {
 		return err
 	}

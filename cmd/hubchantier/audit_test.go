@@ -47,6 +47,13 @@ func TestAuditVerifyCLI(t *testing.T) {
 	if !strings.Contains(stderr, "audit chain broken: gateway gw, seq 3") || !strings.Contains(stderr, "prev_hash") {
 		t.Fatalf("stderr %q does not name the bad record", stderr)
 	}
+	// An outside anchor: a chain the store does not hold at all.
+	if code, out, _ := runCLI(t, env, "", "audit", "verify", "--expect", "gw-other:4"); code != 1 || !strings.Contains(out, "BROKEN: gateway gw") {
+		t.Fatalf("--expect: exit %d, %s", code, out)
+	}
+	if code, _, _ := runCLI(t, env, "", "audit", "verify", "--expect", "gw"); code != 2 {
+		t.Fatalf("bad --expect: exit %d, want 2", code)
+	}
 	if code, out, _ := runCLI(t, env, "", "audit", "retention"); code != 0 || !strings.Contains(out, "deleted 0 records") {
 		t.Fatalf("retention: %d %s", code, out)
 	}

@@ -13,7 +13,7 @@
 //	hubchantier oauth-client create --name N --redirect-uri U --scopes S [--public] [--json]
 //	hubchantier oauth-client list [--json]
 //	hubchantier oauth-client revoke CLIENT_ID
-//	hubchantier audit verify [--json] [--allow-unanchored]
+//	hubchantier audit verify [--json] [--allow-unanchored] [--expect GATEWAY_ID:SEQ]...
 //	hubchantier audit body-hash [--file F]
 //	hubchantier audit retention [--keep-days D] [--anonymize-days D]
 //
@@ -59,7 +59,7 @@ commands:
   oauth-client create --name N --redirect-uri U[,U2] --scopes a,b [--public] [--json]
   oauth-client list [--json]
   oauth-client revoke CLIENT_ID
-  audit verify [--json] [--allow-unanchored]
+  audit verify [--json] [--allow-unanchored] [--expect GATEWAY_ID:SEQ]...
                              check every gateway's audit hash chain and checkpoint (exit 1 on a break)
   audit body-hash [--file F] the request_body_hash of a body (stdin), keyed with HUB_GATEWAY_SECRET
   audit retention [--keep-days 365] [--anonymize-days 30]

@@ -194,6 +194,10 @@ func (j *Journal) Close() error {
 	if cerr := j.f.Close(); err == nil {
 		err = cerr
 	}
+	// The chain head, logged outside the audit store: compare with
+	// `hubchantier audit verify --expect <gateway_id>:<seq>`.
+	j.log.Info("audit journal closed", zap.String("gateway_id", j.gatewayID),
+		zap.Int64("head_seq", j.nextSeq-1), zap.String("head_hash", j.head))
 	j.unlock()
 	return err
 }

@@ -120,6 +120,14 @@ func openJournal(dir string, segmentSize int64, log *zap.Logger, open fileOpener
 // GatewayID returns the chain id of this journal.
 func (j *Journal) GatewayID() string { return j.gatewayID }
 
+// HeadSeq returns the seq of the newest record of the chain (0 before the
+// first), an anchor outside the audit store.
+func (j *Journal) HeadSeq() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.nextSeq - 1
+}
+
 // Backlog returns the number of records journaled and not yet shipped.
 func (j *Journal) Backlog() int64 { return j.backlog.Load() }
 

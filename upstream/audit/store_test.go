@@ -190,7 +190,7 @@ func tamper(t *testing.T, d *db.DB, q string, args ...any) {
 	}
 	defer tx.Rollback()
 	// A database owner can bypass the triggers: verify must still notice.
-	on := `DROP TRIGGER audit_logs_no_update`
+	on := `DROP TRIGGER IF EXISTS audit_logs_no_update`
 	if d.Dialect == db.Postgres {
 		on = `SET LOCAL session_replication_role = replica`
 	}
@@ -343,6 +343,36 @@ func TestRetention(t *testing.T) {
 		// Idempotent.
 		if res, err := s.Retention(ctx, now, DefaultKeep, DefaultAnonymizeAfter); err != nil || res != (RetentionResult{}) {
 			t.Fatalf("second run = %+v, %v", res, err)
+		}
+	})
+}
+
+// TestVerifyExpectCatchesReplayedCheckpoint: whoever kept an old genuine
+// checkpoint can delete the newest records and put it back — invisible in
+// the database alone (the documented limit), caught against the head the
+// gateway reports outside it (--expect).
+func TestVerifyExpectCatchesReplayedCheckpoint(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newStore(d)
+		ctx := context.Background()
+		recs := chainOf("gw-a", 30, time.Now().Add(-time.Hour))
+		insertAnchored(t, s, recs[:27])
+		old, _ := s.checkpoints(ctx)
+		insertAnchored(t, s, recs)
+		tamper(t, d, `DELETE FROM audit_logs WHERE gateway_id = 'gw-a' AND seq >= ?`, 28)
+		cp := old["gw-a"]
+		tamper(t, d, `UPDATE audit_checkpoints SET seq = ?, hash = ?, ts = ?, mac = ? WHERE gateway_id = 'gw-a'`,
+			cp.Seq, cp.Hash, db.Micros(cp.Timestamp), cp.MAC)
+		if res, err := s.Verify(ctx, VerifyOptions{}); err != nil || res.Break != nil {
+			t.Fatalf("replay without an outside anchor: %+v %v (expected to pass: the documented limit)", res.Break, err)
+		}
+		res, err := s.Verify(ctx, VerifyOptions{Expect: map[string]int64{"gw-a": 30}})
+		if err != nil || res.Break == nil || res.Break.Kind != BreakMissingTail || res.Break.Seq != 28 {
+			t.Fatalf("with --expect gw-a:30: %+v %v", res.Break, err)
+		}
+		res, err = s.Verify(ctx, VerifyOptions{Expect: map[string]int64{"gw-gone": 5}})
+		if err != nil || res.Break == nil || res.Break.GatewayID != "gw-gone" || res.Break.Kind != BreakMissingTail {
+			t.Fatalf("expected chain with no record: %+v %v", res.Break, err)
 		}
 	})
 }

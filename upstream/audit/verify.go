@@ -51,6 +51,11 @@ type VerifyOptions struct {
 	// checked. Default: such a chain is a break, since a deleted
 	// checkpoint row would otherwise hide a truncation.
 	AllowUnanchored bool
+	// Expect are chain heads known from outside the database (the
+	// gateway's hub_audit_chain_head_seq metric, or its "audit journal
+	// closed" log line): gateway id → seq the stored chain must reach. A
+	// checkpoint can be replayed by whoever kept an old one; these cannot.
+	Expect map[string]int64
 }
 
 // VerifyResult sums up a verification.
@@ -142,14 +147,25 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyResult, e
 			return res, nil
 		}
 	}
-	// A checkpoint whose chain has no record left: every record was deleted.
-	for _, gw := range gws {
-		if seen[gw] {
-			continue
+	// A chain with no record left (every record deleted) that a checkpoint
+	// or an expected head says exists.
+	heads := map[string]int64{}
+	for gw, cp := range cps {
+		heads[gw] = cp.Seq
+	}
+	for gw, seq := range opts.Expect {
+		heads[gw] = max(heads[gw], seq)
+	}
+	gone := make([]string, 0, len(heads))
+	for gw := range heads {
+		if !seen[gw] && heads[gw] > 0 {
+			gone = append(gone, gw)
 		}
-		cp := cps[gw]
-		res.Break = &Break{GatewayID: gw, Seq: cp.Seq, Kind: BreakMissingTail,
-			Reason: fmt.Sprintf("no record of this chain is stored, but its checkpoint says it reaches seq %d (records deleted)", cp.Seq)}
+	}
+	sort.Strings(gone)
+	for _, gw := range gone {
+		res.Break = &Break{GatewayID: gw, Seq: heads[gw], Kind: BreakMissingTail,
+			Reason: fmt.Sprintf("no record of this chain is stored, but its checkpoint or expected head says it reaches seq %d (records deleted)", heads[gw])}
 		return res, nil
 	}
 	return res, nil
@@ -179,22 +195,30 @@ func checkLink(prev, r *chain.Record) *Break {
 	return nil
 }
 
-// checkTail checks that the chain ending at last reaches its checkpoint.
+// checkTail checks that the chain ending at last reaches its checkpoint
+// and its expected head.
 func (s *Store) checkTail(last *chain.Record, cps map[string]chain.Checkpoint, opts VerifyOptions, res *VerifyResult) *Break {
-	cp, ok := cps[last.GatewayID]
-	if !ok {
+	gw := last.GatewayID
+	want, by := int64(0), ""
+	if cp, ok := cps[gw]; ok {
+		res.Heads[gw] = cp.Seq
+		want, by = cp.Seq, "its checkpoint"
+	}
+	if e := opts.Expect[gw]; e > want {
+		want, by = e, "the expected head (--expect)"
+	}
+	if by == "" {
 		if opts.AllowUnanchored {
-			res.Unanchored = append(res.Unanchored, last.GatewayID)
+			res.Unanchored = append(res.Unanchored, gw)
 			return nil
 		}
-		return &Break{GatewayID: last.GatewayID, Seq: last.Seq, EventID: last.EventID, Kind: BreakNoCheckpoint,
+		return &Break{GatewayID: gw, Seq: last.Seq, EventID: last.EventID, Kind: BreakNoCheckpoint,
 			Reason: fmt.Sprintf("the chain has no checkpoint, so records after seq %d may have been deleted (checkpoint row deleted, or records from a gateway older than checkpoints: --allow-unanchored)", last.Seq)}
 	}
-	res.Heads[last.GatewayID] = cp.Seq
-	if last.Seq < cp.Seq {
-		return &Break{GatewayID: last.GatewayID, Seq: last.Seq + 1, Kind: BreakMissingTail,
-			Reason: fmt.Sprintf("records %d to %d are missing after the last stored record: the checkpoint says the chain reaches seq %d (missing tail: newest records deleted)",
-				last.Seq+1, cp.Seq, cp.Seq)}
+	if last.Seq < want {
+		return &Break{GatewayID: gw, Seq: last.Seq + 1, Kind: BreakMissingTail,
+			Reason: fmt.Sprintf("records %d to %d are missing after the last stored record: %s says the chain reaches seq %d (missing tail: newest records deleted)",
+				last.Seq+1, want, by, want)}
 	}
 	return nil
 }

@@ -1,7 +1,8 @@
 // Package audit is the upstream's audit store: the audit_logs table that
 // gateways ship their journals to (POST /internal/audit, idempotent by
 // event id), the admin query API (GET /api/v1/admin/audit-logs), chain
-// verification and the retention job. The table is append-only: this
+// verification against each gateway's signed checkpoint (audit_checkpoints)
+// and the retention job. The table is append-only: this
 // package has no update or delete path except retention (retention.go),
 // and database triggers refuse any other.
 package audit

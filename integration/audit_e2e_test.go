@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hubchantier/hubgate/integration/harness"
+	"github.com/hubchantier/hubgate/upstream/audit/chain"
 	"github.com/hubchantier/hubgate/upstream/db"
 )
 
@@ -148,7 +149,7 @@ func TestAuditE2E(t *testing.T) {
 				}
 				switch wantActions[i] {
 				case "create_chantier":
-					if rec["resource_id"] != id || len(fmt.Sprint(rec["request_body_hash"])) != 64 || rec["user_id"] == "" {
+					if rec["resource_id"] != id || !strings.HasPrefix(fmt.Sprint(rec["request_body_hash"]), "hmac-sha256:") || rec["user_id"] == "" {
 						t.Fatalf("create record: %v", rec)
 					}
 				case "update_chantier":
@@ -172,6 +173,137 @@ func TestAuditE2E(t *testing.T) {
 				t.Fatalf("audit verify: %s", out)
 			}
 		})
+	}
+}
+
+// TestAuditHardeningE2E (issue 10), on SQLite and PostgreSQL: request ids
+// are the gateway's even when clients send one (kept in client_request_id);
+// a failed login records the attempted account (none for an unknown email)
+// and no body hash; other bodies are hashed with a key (checkable with
+// chain.BodyHash, as `hubchantier audit body-hash` prints); and with the append-only triggers
+// bypassed, `audit verify` names a deleted newest record (the checkpoint
+// shows it) and a modified middle record.
+func TestAuditHardeningE2E(t *testing.T) {
+	for _, b := range []backend{backends[0], backends[2]} {
+		t.Run(b.name, func(t *testing.T) {
+			s, _, _, uo := auditStack(t, b)
+			dsn := uo.DSN
+			if dsn == "" {
+				dsn = filepath.Join(uo.Dir, "hub.db")
+			}
+			s.createUser("root@example.com", "admin")
+			s.createUser("worker@example.com", "ouvrier")
+			admin := bearer(s.login("root@example.com", "correct-horse-battery"))
+			rid := func(r response) string { return r.header.Get("X-Request-Id") }
+			record := func(rid string) map[string]any {
+				var recs []map[string]any
+				eventually(t, 20*time.Second, "record of "+rid, func() bool {
+					recs = s.auditRecords(admin, rid)
+					return len(recs) > 0
+				})
+				if len(recs) != 1 {
+					t.Fatalf("%s: %d records", rid, len(recs))
+				}
+				return recs[0]
+			}
+
+			// Item 2: a client-chosen X-Request-Id is not the request id.
+			same := []string{"X-Request-Id", "client-chosen-42"}
+			r1 := s.gwDo("GET", "/api/v1/chantiers", nil, append(admin, same...)...)
+			r2 := s.gwDo("GET", "/api/v1/chantiers", nil, append(admin, same...)...)
+			if rid(r1) == rid(r2) || rid(r1) == "client-chosen-42" {
+				t.Fatalf("request ids %q %q: the client chose them", rid(r1), rid(r2))
+			}
+			a, b := record(rid(r1)), record(rid(r2))
+			if a["event_id"] == b["event_id"] || a["client_request_id"] != "client-chosen-42" || b["client_request_id"] != "client-chosen-42" {
+				t.Fatalf("records %v / %v", a, b)
+			}
+
+			// Items 1 and 3: logins.
+			wrong := s.gwDo("POST", "/api/auth/login", map[string]string{"email": "worker@example.com", "password": "guess"})
+			unknown := s.gwDo("POST", "/api/auth/login", map[string]string{"email": "nobody@example.com", "password": "guess"})
+			if wrong.status != 401 || unknown.status != 401 || wrong.header.Get("X-Hub-Audit-Account") != "" {
+				t.Fatalf("logins: %d %d %v", wrong.status, unknown.status, wrong.header)
+			}
+			users := s.gwDo("GET", "/api/v1/users?limit=100", nil, admin...)
+			var workerID string
+			for _, u := range users.json(t)["data"].([]any) {
+				if m := u.(map[string]any); m["email"] == "worker@example.com" {
+					workerID = fmt.Sprint(m["id"])
+				}
+			}
+			w, u := record(rid(wrong)), record(rid(unknown))
+			if w["attempted_user_id"] != workerID || w["user_id"] != "" || w["request_body_hash"] != "" || w["action"] != "login" {
+				t.Fatalf("failed login record (worker %s): %v", workerID, w)
+			}
+			if v, ok := u["attempted_user_id"]; (ok && v != "") || u["request_body_hash"] != "" {
+				t.Fatalf("unknown-email login record: %v", u)
+			}
+			body := map[string]any{"nom": "Keyed", "budget": 10}
+			created := s.gwDo("POST", "/api/v1/chantiers", body, admin...)
+			raw, _ := json.Marshal(body) // the bytes s.gwDo sent
+			want := chain.BodyHash([]byte(uo.Secret), raw)
+			if got := record(rid(created))["request_body_hash"]; got != want || !strings.HasPrefix(want, "hmac-sha256:") {
+				t.Fatalf("body hash %v, want %s", got, want)
+			}
+
+			// Item 4: everything shipped and checkpointed, then tampering.
+			last := s.gwDo("GET", "/healthz", nil)
+			d, err := db.Open(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			ctx := context.Background()
+			var gw string
+			var maxSeq, cpSeq int64
+			eventually(t, 20*time.Second, "last record shipped and checkpointed", func() bool {
+				_ = d.QueryRow(ctx, `SELECT gateway_id, MAX(seq) FROM audit_logs WHERE gateway_id = (SELECT gateway_id FROM audit_logs WHERE request_id = ?) GROUP BY gateway_id`, rid(last)).Scan(&gw, &maxSeq)
+				_ = d.QueryRow(ctx, `SELECT seq FROM audit_checkpoints WHERE gateway_id = ?`, gw).Scan(&cpSeq)
+				return gw != "" && cpSeq == maxSeq
+			})
+			s.gw.Stop() // no more records
+			if out := s.cli("audit", "verify"); !strings.Contains(out, "ok: every chain holds") {
+				t.Fatalf("audit verify before tampering: %s", out)
+			}
+			tamperE2E(t, d, `DELETE FROM audit_logs WHERE gateway_id = ? AND seq = ?`, gw, maxSeq)
+			out, err := harness.RunCLI(s.up.Env, "audit", "verify")
+			if err == nil || !strings.Contains(out, fmt.Sprintf("BROKEN: gateway %s, seq %d", gw, maxSeq)) || !strings.Contains(out, "missing tail") {
+				t.Fatalf("verify after deleting the newest record: %v\n%s", err, out)
+			}
+			tamperE2E(t, d, `UPDATE audit_logs SET status_code = 299 WHERE gateway_id = ? AND seq = ?`, gw, 3)
+			out, err = harness.RunCLI(s.up.Env, "audit", "verify")
+			if err == nil || !strings.Contains(out, fmt.Sprintf("BROKEN: gateway %s, seq 3", gw)) || !strings.Contains(out, "modified record") {
+				t.Fatalf("verify after modifying record 3: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// tamperE2E changes audit_logs as a database owner can, the append-only
+// triggers bypassed.
+func tamperE2E(t *testing.T, d *db.DB, q string, args ...any) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := d.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	stmts := []string{`DROP TRIGGER IF EXISTS audit_logs_no_delete`, `DROP TRIGGER IF EXISTS audit_logs_no_update`}
+	if d.Dialect == db.Postgres {
+		stmts = []string{`SET LOCAL session_replication_role = replica`}
+	}
+	for _, st := range stmts {
+		if _, err := tx.ExecContext(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, d.Rebind(q), args...); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
 	}
 }
 

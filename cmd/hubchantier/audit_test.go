@@ -39,14 +39,39 @@ func TestAuditVerifyCLI(t *testing.T) {
 	if _, err := audit.New(d, nil).Insert(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
-	code, out, _ := runCLI(t, env, "", "audit", "verify")
+	code, out, stderr := runCLI(t, env, "", "audit", "verify")
 	if code != 1 || !strings.Contains(out, "BROKEN: gateway gw, seq 3") {
 		t.Fatalf("broken chain: exit %d, %s", code, out)
+	}
+	// The error says which record, not only "audit chain broken".
+	if !strings.Contains(stderr, "audit chain broken: gateway gw, seq 3") || !strings.Contains(stderr, "prev_hash") {
+		t.Fatalf("stderr %q does not name the bad record", stderr)
+	}
+	// An outside anchor: a chain the store does not hold at all.
+	if code, out, _ := runCLI(t, env, "", "audit", "verify", "--expect", "gw-other:4"); code != 1 || !strings.Contains(out, "BROKEN: gateway gw") {
+		t.Fatalf("--expect: exit %d, %s", code, out)
+	}
+	if code, _, _ := runCLI(t, env, "", "audit", "verify", "--expect", "gw"); code != 2 {
+		t.Fatalf("bad --expect: exit %d, want 2", code)
 	}
 	if code, out, _ := runCLI(t, env, "", "audit", "retention"); code != 0 || !strings.Contains(out, "deleted 0 records") {
 		t.Fatalf("retention: %d %s", code, out)
 	}
 	if code, _, _ := runCLI(t, env, "", "audit", "nope"); code != 2 {
 		t.Fatalf("unknown subcommand: exit %d", code)
+	}
+}
+
+// TestAuditBodyHashCLI: a holder of HUB_GATEWAY_SECRET computes the
+// recorded request_body_hash of a body, to check it against the trail.
+func TestAuditBodyHashCLI(t *testing.T) {
+	secret := "test-gateway-secret-of-32-bytes!"
+	body := `{"nom":"Chantier A"}`
+	code, out, _ := runCLI(t, map[string]string{"HUB_GATEWAY_SECRET": secret}, body, "audit", "body-hash")
+	if code != 0 || strings.TrimSpace(out) != chain.BodyHash([]byte(secret), []byte(body)) {
+		t.Fatalf("body-hash: exit %d, %q", code, out)
+	}
+	if code, _, _ := runCLI(t, map[string]string{}, body, "audit", "body-hash"); code != 2 {
+		t.Fatalf("without the secret: exit %d, want 2", code)
 	}
 }

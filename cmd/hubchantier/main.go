@@ -13,7 +13,8 @@
 //	hubchantier oauth-client create --name N --redirect-uri U --scopes S [--public] [--json]
 //	hubchantier oauth-client list [--json]
 //	hubchantier oauth-client revoke CLIENT_ID
-//	hubchantier audit verify [--json]
+//	hubchantier audit verify [--json] [--allow-unanchored] [--expect GATEWAY_ID:SEQ]...
+//	hubchantier audit body-hash [--file F]
 //	hubchantier audit retention [--keep-days D] [--anonymize-days D]
 //
 // Environment: HUB_DB (default data/hub.db; a postgres:// URL selects
@@ -60,7 +61,9 @@ commands:
   oauth-client create --name N --redirect-uri U[,U2] --scopes a,b [--public] [--json]
   oauth-client list [--json]
   oauth-client revoke CLIENT_ID
-  audit verify [--json]      check every gateway's audit hash chain (exit 1 on a break)
+  audit verify [--json] [--allow-unanchored] [--expect GATEWAY_ID:SEQ]...
+                             check every gateway's audit hash chain and checkpoint (exit 1 on a break)
+  audit body-hash [--file F] the request_body_hash of a body (stdin), keyed with HUB_GATEWAY_SECRET
   audit retention [--keep-days 365] [--anonymize-days 30]
                              delete old audit records, anonymize old client IPs
 

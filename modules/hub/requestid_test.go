@@ -59,42 +59,43 @@ func newVarsRequest(t *testing.T, clientID string, set bool) (*http.Request, *ht
 	return r, w, repl
 }
 
+// TestEnsureRequestID: the id is always the gateway's (issue 10: a client
+// choosing it could give two requests one id); what the client sent is
+// kept, sanitized and bounded, as {hub.client_request_id}.
 func TestEnsureRequestID(t *testing.T) {
 	tests := []struct {
-		name     string
-		clientID string
-		sent     bool
-		keep     bool
+		name       string
+		clientID   string
+		sent       bool
+		wantClient string
 	}{
-		{"no header", "", false, false},
-		{"empty header", "", true, false},
-		{"valid uuid kept", "0f8fad5b-d9cb-469f-a165-70867728950e", true, true},
-		{"valid short kept", "req-1", true, true},
-		{"128 characters kept", strings.Repeat("x", 128), true, true},
-		{"space replaced", "a b", true, false},
-		{"200 characters replaced", strings.Repeat("a", 200), true, false},
-		{"header injection replaced", "a\r\nb", true, false},
-		{"non-ASCII replaced", "réq", true, false},
+		{"no header", "", false, ""},
+		{"empty header", "", true, ""},
+		{"valid uuid kept as the client's", "0f8fad5b-d9cb-469f-a165-70867728950e", true, "0f8fad5b-d9cb-469f-a165-70867728950e"},
+		{"valid short kept as the client's", "req-1", true, "req-1"},
+		{"128 characters kept", strings.Repeat("x", 128), true, strings.Repeat("x", 128)},
+		{"space sanitized", "a b", true, "a_b"},
+		{"200 characters bounded", strings.Repeat("a", 200), true, strings.Repeat("a", 128)},
+		{"header injection sanitized", "a\r\nb", true, "a__b"},
+		{"non-ASCII sanitized", "réq", true, "r__q"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, w, repl := newVarsRequest(t, tt.clientID, tt.sent)
 			id := EnsureRequestID(w, r)
 
-			if tt.keep && id != tt.clientID {
-				t.Fatalf("id = %q, want the client's %q", id, tt.clientID)
+			if tt.clientID != "" && id == tt.clientID {
+				t.Fatalf("the client's id %q was used as the request id", tt.clientID)
 			}
-			if !tt.keep {
-				if id == tt.clientID {
-					t.Fatalf("invalid client id %q was kept", tt.clientID)
-				}
-				// A fresh id is 16 random bytes in hex.
-				if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
-					t.Fatalf("generated id %q is not 32 hex characters", id)
-				}
+			// A fresh id is 16 random bytes in hex.
+			if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+				t.Fatalf("generated id %q is not 32 hex characters", id)
 			}
-			if !ValidRequestID(id) {
-				t.Fatalf("returned id %q is not valid", id)
+			if got := ClientRequestID(r); got != tt.wantClient {
+				t.Fatalf("client request id = %q, want %q", got, tt.wantClient)
+			}
+			if got, _ := repl.GetString(ClientRequestIDVar); got != tt.wantClient {
+				t.Errorf("placeholder {%s} = %q, want %q", ClientRequestIDVar, got, tt.wantClient)
 			}
 			if got := r.Header.Values(RequestIDHeader); len(got) != 1 || got[0] != id {
 				t.Errorf("request header = %q, want [%q]", got, id)
@@ -109,6 +110,20 @@ func TestEnsureRequestID(t *testing.T) {
 				t.Errorf("placeholder {%s} = %q, want %q", RequestIDVar, got, id)
 			}
 		})
+	}
+}
+
+// TestEnsureRequestIDSameClientID: two requests sending one X-Request-Id
+// get two ids, and both keep the client's.
+func TestEnsureRequestIDSameClientID(t *testing.T) {
+	r1, w1, _ := newVarsRequest(t, "dup-1", true)
+	r2, w2, _ := newVarsRequest(t, "dup-1", true)
+	a, b := EnsureRequestID(w1, r1), EnsureRequestID(w2, r2)
+	if a == b {
+		t.Fatalf("two requests got one id %q", a)
+	}
+	if ClientRequestID(r1) != "dup-1" || ClientRequestID(r2) != "dup-1" {
+		t.Fatalf("client ids = %q, %q", ClientRequestID(r1), ClientRequestID(r2))
 	}
 }
 
@@ -144,12 +159,13 @@ func TestEnsureRequestIDWithoutCaddyContext(t *testing.T) {
 	} {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
-		r.Header.Set(RequestIDHeader, "keep-me")
-		if id := EnsureRequestID(w, r); id != "keep-me" {
-			t.Fatalf("id = %q, want keep-me", id)
+		r.Header.Set(RequestIDHeader, "client-id")
+		id := EnsureRequestID(w, r)
+		if id == "client-id" || !ValidRequestID(id) {
+			t.Fatalf("id = %q, want a generated one", id)
 		}
-		if got := w.Header().Get(RequestIDHeader); got != "keep-me" {
-			t.Fatalf("response header = %q, want keep-me", got)
+		if got := w.Header().Get(RequestIDHeader); got != id {
+			t.Fatalf("response header = %q, want %q", got, id)
 		}
 	}
 }

@@ -104,10 +104,17 @@ func (j *Journal) syncer() {
 		j.mu.Unlock()
 
 		err := f.Sync()
-		if err != nil {
-			j.log.Error("audit journal fsync failed", zap.Error(err))
-		}
 		j.mu.Lock()
+		if err != nil {
+			// After a failed fsync the kernel may have dropped the dirty
+			// pages and cleared the error: a later fsync that succeeds
+			// proves nothing about these records. Nothing more is
+			// acknowledged until a restart recovers the journal.
+			j.log.Error("audit journal fsync failed: refusing every request until the gateway restarts", zap.Error(err))
+			if j.broken == nil {
+				j.broken = fmt.Errorf("audit journal fsync failed earlier: %w", err)
+			}
+		}
 		if err == nil && seg == j.fseq && size > j.durable {
 			j.durable = size
 		}
@@ -187,6 +194,10 @@ func (j *Journal) Close() error {
 	if cerr := j.f.Close(); err == nil {
 		err = cerr
 	}
+	// The chain head, logged outside the audit store: compare with
+	// `hubchantier audit verify --expect <gateway_id>:<seq>`.
+	j.log.Info("audit journal closed", zap.String("gateway_id", j.gatewayID),
+		zap.Int64("head_seq", j.nextSeq-1), zap.String("head_hash", j.head))
 	j.unlock()
 	return err
 }

@@ -32,6 +32,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    segment_size     <size>                    # default 16MiB
 //	    on_full          refuse_sensitive | drop   # default refuse_sensitive
 //	    sensitive        <methods|*> <path>        # repeatable; default: writes, admin, auth
+//	    no_body_hash     <methods|*> <path>        # repeatable; default: login, /oauth/*, /internal/*, user passwords
 //	    batch_size       <n>                       # default 500
 //	    ship_interval    <duration>                # default 200ms
 //	    log_stream       on | off                  # default off
@@ -85,18 +86,22 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("on_full must be %s or %s, got %q", OnFullRefuseSensitive, OnFullDrop, v)
 			}
 			h.OnFull = v
-		case "sensitive":
+		case "sensitive", "no_body_hash":
 			if len(args) != 2 {
-				return d.Errf("sensitive takes <methods|*> <path>, got %d arguments", len(args))
+				return d.Errf("%s takes <methods|*> <path>, got %d arguments", opt, len(args))
 			}
 			r := &Route{Path: args[1]}
 			if args[0] != "*" {
 				r.Methods = strings.Split(args[0], ",")
 			}
 			if err := r.compile(); err != nil {
-				return d.Errf("sensitive %q: %v", args[1], err)
+				return d.Errf("%s %q: %v", opt, args[1], err)
 			}
-			h.Sensitive = append(h.Sensitive, r)
+			if opt == "sensitive" {
+				h.Sensitive = append(h.Sensitive, r)
+			} else {
+				h.NoBodyHash = append(h.NoBodyHash, r)
+			}
 		case "batch_size":
 			v, err := one()
 			if err != nil {

@@ -30,6 +30,9 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{"bad size", "hub_audit {\n max_journal_size lots\n}", ``, true},
 		{"bad stream", "hub_audit {\n log_stream maybe\n}", ``, true},
 		{"bad sensitive", "hub_audit {\n sensitive POST\n}", ``, true},
+		{"no_body_hash", "hub_audit {\n no_body_hash POST /api/v1/secrets\n no_body_hash * /oauth/*\n}",
+			`{"no_body_hash":[{"methods":["POST"],"path":"/api/v1/secrets"},{"path":"/oauth/*"}]}`, false},
+		{"bad no_body_hash", "hub_audit {\n no_body_hash /oauth/*\n}", ``, true},
 		{"unknown", "hub_audit {\n colour blue\n}", ``, true},
 	}
 	for _, tt := range tests {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hubchantier/hubgate/internal/pathpattern"
 	"github.com/hubchantier/hubgate/modules/hub"
+	"github.com/hubchantier/hubgate/upstream/audit/chain"
 )
 
 func init() {
@@ -46,6 +47,19 @@ var DefaultSensitive = []*Route{
 	{Path: "/api/auth/*"},
 }
 
+// DefaultNoBodyHash are the routes whose request bodies carry credentials
+// (passwords, client secrets, tokens, authorization codes) and so get no
+// request_body_hash at all, even keyed, when none is configured.
+var DefaultNoBodyHash = []*Route{
+	{Path: "/api/auth/login"},
+	{Path: "/oauth/*"},
+	{Path: "/internal/*"},
+	{Methods: []string{"POST"}, Path: "/api/v1/users"},
+	{Methods: []string{"PUT", "PATCH"}, Path: "/api/v1/users/{id}"},
+	{Methods: []string{"POST"}, Path: "/api/v2/users"},
+	{Methods: []string{"PUT", "PATCH"}, Path: "/api/v2/users/{id}"},
+}
+
 // Handler writes the audit record of every request it wraps. It must be the
 // outermost policy (after hub_metrics) so it sees the 401s, 429s and 304s of
 // the others.
@@ -69,6 +83,13 @@ type Handler struct {
 	// Default: POST/PUT/PATCH/DELETE anywhere, /api/v1/admin/*,
 	// /api/v2/admin/*, /api/auth/*.
 	Sensitive []*Route `json:"sensitive,omitempty"`
+	// NoBodyHash are the routes whose request bodies are not hashed at
+	// all because they carry credentials. Giving any replaces the
+	// defaults: * /api/auth/login, * /oauth/*, * /internal/*,
+	// POST /api/v1/users, PUT,PATCH /api/v1/users/{id} (and /api/v2/users).
+	// Elsewhere request_body_hash is HMAC-SHA256 under a key derived from
+	// the hub app's shared secret (never a plain SHA-256).
+	NoBodyHash []*Route `json:"no_body_hash,omitempty"`
 	// BatchSize is the most records shipped in one request. Default 500.
 	BatchSize int `json:"batch_size,omitempty"`
 	// ShipInterval is the pause after a short batch, letting records
@@ -82,6 +103,9 @@ type Handler struct {
 	poolKey   string
 	onFull    string
 	sensitive []*Route
+	noHash    []*Route
+	secret    []byte // the hub app's shared secret (opens account reports)
+	bodyKey   []byte // key of request_body_hash; nil: no body hash
 	log       *zap.Logger
 	stream    *zap.Logger
 	metrics   *metrics
@@ -177,12 +201,24 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 
+	h.noHash = h.NoBodyHash
+	if len(h.noHash) == 0 {
+		h.noHash = DefaultNoBodyHash
+	}
+	for i, r := range h.noHash {
+		if err := r.compile(); err != nil {
+			return fmt.Errorf("no_body_hash route %d: %w", i, err)
+		}
+	}
+
 	var sinkCfg *HTTPSink
 	if appIface, err := ctx.App("hub"); err == nil {
 		app := appIface.(*hub.App)
 		sinkCfg = &HTTPSink{URL: app.Upstream + "/internal/audit", Secret: string(app.SharedSecret())}
+		h.secret = app.SharedSecret()
+		h.bodyKey = chain.BodyKey(h.secret)
 	} else {
-		h.log.Warn("no hub app: audit records are journaled but not shipped", zap.Error(err))
+		h.log.Warn("no hub app: audit records are journaled but not shipped, and bodies are not hashed", zap.Error(err))
 	}
 	p, err := acquire(h.Journal, h.SegmentSize, h.BatchSize, time.Duration(h.ShipInterval), sinkCfg, h.metrics, caddy.Log().Named("hub_audit"))
 	if err != nil {
@@ -214,6 +250,17 @@ func (h *Handler) Cleanup() error {
 // sensitiveRoute reports whether r is refused while the journal is full.
 func (h *Handler) sensitiveRoute(r *http.Request) bool {
 	for _, s := range h.sensitive {
+		if s.matches(r.Method, r.URL.Path) {
+			return true
+		}
+	}
+	return false
+}
+
+// noBodyHashRoute reports whether r's body carries credentials and gets no
+// hash at all.
+func (h *Handler) noBodyHashRoute(r *http.Request) bool {
+	for _, s := range h.noHash {
 		if s.matches(r.Method, r.URL.Path) {
 			return true
 		}

@@ -36,21 +36,22 @@ type Journal struct {
 	segmentSize int64
 	log         *zap.Logger
 	unlock      func()
+	open        fileOpener
 
 	mu        sync.Mutex
 	cond      *sync.Cond
-	f         *os.File // active segment
-	fseq      uint64   // active segment number
-	fsize     int64    // bytes written to the active segment
-	durable   int64    // bytes of the active segment known fsync'd
-	retired   []*os.File
+	f         segmentFile // active segment
+	fseq      uint64      // active segment number
+	fsize     int64       // bytes written to the active segment
+	durable   int64       // bytes of the active segment known fsync'd
+	retired   []segmentFile
 	head      string // hash of the last record
 	nextSeq   int64
 	diskBytes int64 // bytes of every segment file present
 	round     *syncRound
 	dirty     bool
 	closed    bool
-	broken    error // a write failed half-way and could not be undone
+	broken    error // a write failed half-way and could not be undone, or an fsync failed
 	buf       []byte
 	syncDone  chan struct{}
 	notify    chan struct{} // wakes the shipper after a sync, capacity 1
@@ -94,6 +95,10 @@ func segName(n uint64) string { return fmt.Sprintf("%s%020d%s", segPrefix, n, se
 // left by a crash and starts a fresh segment. Only one process may use a
 // directory at a time.
 func OpenJournal(dir string, segmentSize int64, log *zap.Logger) (*Journal, error) {
+	return openJournal(dir, segmentSize, log, openOSFile)
+}
+
+func openJournal(dir string, segmentSize int64, log *zap.Logger, open fileOpener) (*Journal, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create audit journal directory: %w", err)
 	}
@@ -101,7 +106,7 @@ func OpenJournal(dir string, segmentSize int64, log *zap.Logger) (*Journal, erro
 	if err != nil {
 		return nil, fmt.Errorf("audit journal %s: %w", dir, err)
 	}
-	j := &Journal{dir: dir, segmentSize: segmentSize, log: log, unlock: unlock, round: newRound(),
+	j := &Journal{dir: dir, segmentSize: segmentSize, log: log, unlock: unlock, open: open, round: newRound(),
 		syncDone: make(chan struct{}), notify: make(chan struct{}, 1), nextSeq: 1}
 	j.cond = sync.NewCond(&j.mu)
 	if err := j.recover(); err != nil {
@@ -114,6 +119,14 @@ func OpenJournal(dir string, segmentSize int64, log *zap.Logger) (*Journal, erro
 
 // GatewayID returns the chain id of this journal.
 func (j *Journal) GatewayID() string { return j.gatewayID }
+
+// HeadSeq returns the seq of the newest record of the chain (0 before the
+// first), an anchor outside the audit store.
+func (j *Journal) HeadSeq() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.nextSeq - 1
+}
 
 // Backlog returns the number of records journaled and not yet shipped.
 func (j *Journal) Backlog() int64 { return j.backlog.Load() }
@@ -311,7 +324,7 @@ func (j *Journal) saveCursor(c cursor) error {
 // openSegment creates segment n and writes its header; called at open and
 // under j.mu when rotating.
 func (j *Journal) openSegment(n uint64) error {
-	f, err := os.OpenFile(filepath.Join(j.dir, segName(n)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := j.open(filepath.Join(j.dir, segName(n)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("create audit segment: %w", err)
 	}

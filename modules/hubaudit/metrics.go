@@ -13,6 +13,7 @@ type metrics struct {
 	shipErrors prometheus.Counter
 	backlog    prometheus.GaugeFunc
 	diskBytes  prometheus.GaugeFunc
+	headSeq    prometheus.GaugeFunc
 }
 
 // Results of hub_audit_records_total.
@@ -46,6 +47,10 @@ func getMetrics() *metrics {
 				Name: "hub_audit_journal_bytes",
 				Help: "Size of the audit journal segments on disk (bounded by max_journal_size).",
 			}, func() float64 { return float64(sumJournals((*Journal).DiskBytes)) }),
+			headSeq: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "hub_audit_chain_head_seq",
+				Help: "Seq of the newest record of this gateway's audit chain: an anchor outside the audit store (hubchantier audit verify --expect <gateway_id>:<seq>).",
+			}, func() float64 { return float64(sumJournals((*Journal).HeadSeq)) }),
 		}
 		for _, r := range []string{resultJournaled, resultDropped, resultRefused} {
 			auditM.records.WithLabelValues(r) // export zeros
@@ -55,7 +60,7 @@ func getMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.records, m.shipErrors, m.backlog, m.diskBytes}
+	return []prometheus.Collector{m.records, m.shipErrors, m.backlog, m.diskBytes, m.headSeq}
 }
 
 // sumJournals adds f over the journals open in this process.

@@ -2,8 +2,6 @@ package hubaudit
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"hash"
 	"io"
@@ -50,16 +48,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		req:                   r,
 		start:                 start,
 		rec: chain.Record{
-			RequestID:  rid,
-			Timestamp:  start,
-			HTTPMethod: r.Method,
-			Endpoint:   hub.RouteOf(r),
-			Path:       boundPath(r.URL.Path),
-			UserAgent:  r.Header.Get("User-Agent"),
+			RequestID:       rid,
+			ClientRequestID: hub.ClientRequestID(r),
+			Timestamp:       start,
+			HTTPMethod:      r.Method,
+			Endpoint:        hub.RouteOf(r),
+			Path:            boundPath(r.URL.Path),
+			UserAgent:       r.Header.Get("User-Agent"),
 		},
 	}
-	if r.Body != nil && r.Body != http.NoBody {
-		aw.body = &hashingBody{rc: r.Body, h: sha256.New(), length: r.ContentLength}
+	// Bodies are hashed with a key (never a plain SHA-256, which a guess
+	// of a small body reverses), and not at all where they carry
+	// credentials (issue 10).
+	if r.Body != nil && r.Body != http.NoBody && h.bodyKey != nil && !h.noBodyHashRoute(r) {
+		aw.body = &hashingBody{rc: r.Body, key: h.bodyKey, h: chain.NewBodyHasher(h.bodyKey), length: r.ContentLength}
 		r.Body = aw.body
 	}
 	defer func() {
@@ -90,6 +92,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			}
 		}
 		aw.record(status)
+		if aw.failed {
+			// handle_errors must not answer the inner error instead.
+			aw.unavailable()
+			return nil
+		}
+	}
+	if aw.failed {
+		return nil // the 503 is sent; the inner error has no one to reach
 	}
 	return err
 }
@@ -102,7 +112,9 @@ func boundPath(p string) string {
 	return p
 }
 
-// record completes, journals and waits for the record of status.
+// record completes, journals and waits for the record of status. When the
+// record cannot be made durable it sets aw.failed: the caller then answers
+// 503 instead of status.
 func (aw *auditWriter) record(status int) {
 	aw.recorded = true
 	h, r, rec := aw.h, aw.req, &aw.rec
@@ -128,8 +140,16 @@ func (aw *auditWriter) record(status int) {
 			h.log.Warn("ignoring a malformed changes report from the upstream", zap.String("request_id", rec.RequestID))
 		}
 	}
-	// The report is for the audit trail only, never for the client.
+	if v := hdr.Get(chain.AccountHeader); v != "" && h.secret != nil {
+		if id, err := chain.OpenAccount(h.secret, v); err == nil {
+			rec.AttemptedUserID = id
+		} else {
+			h.log.Warn("ignoring a malformed login account report from the upstream", zap.String("request_id", rec.RequestID))
+		}
+	}
+	// The reports are for the audit trail only, never for the client.
 	hdr.Del(chain.ChangesHeader)
+	hdr.Del(chain.AccountHeader)
 	if aw.body != nil {
 		rec.RequestBodyHash = aw.body.sum()
 	}
@@ -138,17 +158,21 @@ func (aw *auditWriter) record(status int) {
 		err = wait()
 	}
 	if err != nil {
-		// The response cannot be taken back (the upstream may have acted):
-		// it is sent, and the missing record is counted and logged loudly.
-		h.metrics.records.WithLabelValues(resultDropped).Inc()
-		h.log.Error("AUDIT RECORD LOST: the journal could not make it durable",
-			zap.String("request_id", rec.RequestID), zap.String("action", rec.Action), zap.Error(err))
+		// Nothing is acknowledged without a durable record: the answer
+		// becomes a 503 (the upstream may have acted; the client learns
+		// that the outcome is not confirmed), counted and logged loudly.
+		aw.failed = true
+		h.metrics.records.WithLabelValues(resultRefused).Inc()
+		h.log.Error("AUDIT RECORD NOT DURABLE: answering 503 instead",
+			zap.String("request_id", rec.RequestID), zap.String("action", rec.Action),
+			zap.Int("status", status), zap.Error(err))
 		return
 	}
 	h.metrics.records.WithLabelValues(resultJournaled).Inc()
 	if h.LogStream {
 		h.stream.Info("audit",
 			zap.String("event_id", rec.EventID), zap.String("request_id", rec.RequestID),
+			zap.String("client_request_id", rec.ClientRequestID), zap.String("attempted_user_id", rec.AttemptedUserID),
 			zap.Time("timestamp", rec.Timestamp), zap.String("user_id", rec.UserID),
 			zap.String("api_key_id", rec.APIKeyID), zap.String("oauth_client_id", rec.OAuthClientID),
 			zap.String("action", rec.Action), zap.String("resource_type", rec.ResourceType),
@@ -170,21 +194,54 @@ type auditWriter struct {
 	rec      chain.Record
 	body     *hashingBody
 	recorded bool
+	// failed: the record could not be made durable; the client gets a 503
+	// problem and nothing the inner handlers write.
+	failed bool
+}
+
+// unavailable answers 503 problem+json on the real writer: the request was
+// not recorded, so its outcome is not acknowledged.
+func (aw *auditWriter) unavailable() {
+	w := aw.ResponseWriterWrapper.ResponseWriter
+	hdr := w.Header()
+	for k := range hdr {
+		if k != hub.RequestIDHeader {
+			delete(hdr, k)
+		}
+	}
+	hdr.Set("Retry-After", "30")
+	problem.Write(w, aw.req, problem.New(http.StatusServiceUnavailable, "audit-unavailable", "Audit trail unavailable",
+		"this request could not be recorded in the audit trail, so its outcome is not confirmed; retry later"))
+	// Sent now, whole (it has a Content-Length): the inner handler's
+	// later writes fail, and a proxy then aborts the connection.
+	_ = http.NewResponseController(w).Flush()
 }
 
 // WriteHeader journals the record on the final status, then sends it.
 // Informational 1xx answers (100 Continue, 103 Early Hints) pass through.
 func (aw *auditWriter) WriteHeader(code int) {
+	if aw.failed {
+		return
+	}
 	if !aw.recorded && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		aw.record(code)
+		if aw.failed {
+			aw.unavailable()
+			return
+		}
 	}
 	aw.ResponseWriterWrapper.WriteHeader(code)
 }
 
-// Write sends an implicit 200 through WriteHeader first.
+// Write sends an implicit 200 through WriteHeader first. After a failed
+// record (a 503 was sent and flushed instead) the inner handler's body is
+// refused, so a proxy stops copying an upstream body nobody will read.
 func (aw *auditWriter) Write(b []byte) (int, error) {
 	if !aw.recorded {
 		aw.WriteHeader(http.StatusOK)
+	}
+	if aw.failed {
+		return 0, errNotRecorded
 	}
 	return aw.ResponseWriterWrapper.Write(b)
 }
@@ -193,6 +250,9 @@ func (aw *auditWriter) Write(b []byte) (int, error) {
 func (aw *auditWriter) ReadFrom(r io.Reader) (int64, error) {
 	if !aw.recorded {
 		aw.WriteHeader(http.StatusOK)
+	}
+	if aw.failed {
+		return 0, errNotRecorded
 	}
 	return aw.ResponseWriterWrapper.ReadFrom(r)
 }
@@ -206,18 +266,30 @@ func (aw *auditWriter) FlushError() error {
 }
 
 // Hijack records 101 before the connection leaves HTTP (WebSocket
-// upgrades that did not call WriteHeader).
+// upgrades that did not call WriteHeader); an upgrade that cannot be
+// recorded is refused with a 503.
 func (aw *auditWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if !aw.recorded {
 		aw.record(http.StatusSwitchingProtocols)
+		if aw.failed {
+			aw.unavailable()
+		}
+	}
+	if aw.failed {
+		return nil, nil, errNotRecorded
 	}
 	return http.NewResponseController(aw.ResponseWriterWrapper.ResponseWriter).Hijack()
 }
+
+// errNotRecorded refuses the writes and the hijack of a request whose
+// record could not be made durable.
+var errNotRecorded = errors.New("hub_audit: the request could not be recorded")
 
 // hashingBody hashes the request body as the upstream reads it: the body
 // is never stored, and costs no extra buffering.
 type hashingBody struct {
 	rc     io.ReadCloser
+	key    []byte
 	mu     sync.Mutex // the proxy's transport reads in its own goroutine
 	h      hash.Hash
 	n      int64
@@ -239,16 +311,17 @@ func (b *hashingBody) Read(p []byte) (int, error) {
 
 func (b *hashingBody) Close() error { return b.rc.Close() }
 
-// sum is the hex SHA-256 of the body if it was read to the end (EOF, or
-// every byte of its Content-Length), else "" — an unread body (a 401) has
-// no hash rather than a wrong one. An empty body has none either.
+// sum is the keyed hash of the body (chain.FormatBodyHash) if it was read
+// to the end (EOF, or every byte of its Content-Length), else "" — an
+// unread body (a 401) has no hash rather than a wrong one. An empty body
+// has none either.
 func (b *hashingBody) sum() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.n == 0 || !(b.eof || (b.length >= 0 && b.n == b.length)) {
 		return ""
 	}
-	return hex.EncodeToString(b.h.Sum(nil))
+	return chain.FormatBodyHash(b.key, b.h.Sum(nil))
 }
 
 // rateLimitedLog lets one loud log line through every 10 s.

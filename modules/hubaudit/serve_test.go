@@ -23,14 +23,18 @@ func testHandler(t *testing.T) *Handler {
 	j := openTest(t, t.TempDir(), 1<<20)
 	t.Cleanup(func() { j.Close() })
 	h := &Handler{journal: j, MaxJournalSize: 1 << 30, onFull: OnFullRefuseSensitive, sensitive: DefaultSensitive,
+		noHash: DefaultNoBodyHash, secret: testSecret, bodyKey: chain.BodyKey(testSecret),
 		log: zap.NewNop(), stream: zap.NewNop(), metrics: getMetrics(), now: time.Now, lastLoud: &rateLimitedLog{}}
-	for _, r := range h.sensitive {
+	for _, r := range append(append([]*Route{}, h.sensitive...), h.noHash...) {
 		if err := r.compile(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return h
 }
+
+// testSecret stands for the hub app's shared secret.
+var testSecret = []byte("test-gateway-secret-of-32-bytes!")
 
 // durableCheck fails the test if the response header is sent before the
 // journal holds the record durably.
@@ -53,6 +57,7 @@ func (d *durableCheck) Write(b []byte) (int, error) { return d.ResponseRecorder.
 func TestServeHTTPRecords(t *testing.T) {
 	body := `{"nom":"Chantier A"}`
 	bodySum := sha256.Sum256([]byte(body))
+	login := `{"email":"a@example.com","password":"hunter2"}`
 	alice := &hub.Identity{Subject: "7", Method: "api_key", KeyID: "key1"}
 	tests := []struct {
 		name    string
@@ -86,14 +91,69 @@ func TestServeHTTPRecords(t *testing.T) {
 			},
 			check: func(t *testing.T, rec chain.Record, resp *httptest.ResponseRecorder) {
 				if rec.StatusCode != 200 || rec.UserID != "7" || rec.APIKeyID != "key1" || rec.Action != "update_chantier" ||
-					rec.ResourceType != "chantier" || rec.ResourceID != "42" || rec.RequestBodyHash != hex.EncodeToString(bodySum[:]) {
+					rec.ResourceType != "chantier" || rec.ResourceID != "42" {
 					t.Fatalf("record %+v", rec)
+				}
+				// Keyed (issue 10): a plain SHA-256 of a small body is
+				// reversed by guessing; only the secret's holder can check.
+				if rec.RequestBodyHash == hex.EncodeToString(bodySum[:]) || strings.Contains(rec.RequestBodyHash, hex.EncodeToString(bodySum[:])) {
+					t.Fatalf("body hash %s is the plain SHA-256 of the body", rec.RequestBodyHash)
+				}
+				if want := chain.BodyHash(testSecret, []byte(body)); rec.RequestBodyHash != want {
+					t.Fatalf("body hash %s, want %s", rec.RequestBodyHash, want)
 				}
 				if got := string(rec.Changes); got != `{"after":{"nom":"B","password":"[REDACTED]"},"before":{"nom":"A","password":"[REDACTED]"}}` {
 					t.Fatalf("changes %s", got)
 				}
 				if resp.Header().Get(chain.ChangesHeader) != "" {
 					t.Fatal("X-Hub-Changes reached the client")
+				}
+			},
+		},
+		{
+			name: "login body has no hash at all", method: "POST", path: "/api/auth/login", body: login,
+			next: func(w http.ResponseWriter, r *http.Request) error {
+				_, _ = io.ReadAll(r.Body)
+				w.Header().Set(chain.AccountHeader, chain.SealAccount(testSecret, "7"))
+				w.WriteHeader(401)
+				return nil
+			},
+			check: func(t *testing.T, rec chain.Record, resp *httptest.ResponseRecorder) {
+				if rec.RequestBodyHash != "" || rec.Action != "login" {
+					t.Fatalf("login record %+v", rec)
+				}
+				if rec.AttemptedUserID != "7" {
+					t.Fatalf("attempted user %q, want 7", rec.AttemptedUserID)
+				}
+				if resp.Header().Get(chain.AccountHeader) != "" {
+					t.Fatal("the account report reached the client")
+				}
+			},
+		},
+		{
+			name: "login with an unknown email names no account", method: "POST", path: "/api/auth/login", body: login,
+			next: func(w http.ResponseWriter, r *http.Request) error {
+				_, _ = io.ReadAll(r.Body)
+				w.Header().Set(chain.AccountHeader, chain.SealAccount(testSecret, ""))
+				w.WriteHeader(401)
+				return nil
+			},
+			check: func(t *testing.T, rec chain.Record, resp *httptest.ResponseRecorder) {
+				if rec.AttemptedUserID != "" || rec.UserID != "" || resp.Header().Get(chain.AccountHeader) != "" {
+					t.Fatalf("record %+v, header %q", rec, resp.Header().Get(chain.AccountHeader))
+				}
+			},
+		},
+		{
+			name: "OAuth form body has no hash", method: "POST", path: "/oauth/login", body: "email=a%40b.c&password=hunter2",
+			next: func(w http.ResponseWriter, r *http.Request) error {
+				_, _ = io.ReadAll(r.Body)
+				w.WriteHeader(303)
+				return nil
+			},
+			check: func(t *testing.T, rec chain.Record, _ *httptest.ResponseRecorder) {
+				if rec.RequestBodyHash != "" {
+					t.Fatalf("hash of an OAuth form: %s", rec.RequestBodyHash)
 				}
 			},
 		},
@@ -270,5 +330,37 @@ func TestServeHTTPRecordsPanics(t *testing.T) {
 				t.Fatalf("record %+v", recs[0])
 			}
 		})
+	}
+}
+
+// TestClientRequestIDKeptApart: two requests sending one X-Request-Id get
+// two gateway-made request ids and event ids; the client's is kept, in its
+// own field, on both (issue 10).
+func TestClientRequestIDKeptApart(t *testing.T) {
+	h := testHandler(t)
+	var rids []string
+	for i := 0; i < 2; i++ {
+		req := caddyhttp.PrepareRequest(httptest.NewRequest("GET", "/api/v1/chantiers", nil), caddy.NewReplacer(), nil, nil)
+		req.Header.Set(hub.RequestIDHeader, "client-chosen-1")
+		w := httptest.NewRecorder()
+		if err := h.ServeHTTP(w, req, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { return nil })); err != nil {
+			t.Fatal(err)
+		}
+		rids = append(rids, w.Header().Get(hub.RequestIDHeader))
+	}
+	h.journal.Close()
+	recs := readAll(t, h.journal.dir)
+	if len(recs) != 2 {
+		t.Fatalf("%d records", len(recs))
+	}
+	a, b := recs[0], recs[1]
+	if a.RequestID == b.RequestID || a.EventID == b.EventID || a.RequestID == "client-chosen-1" {
+		t.Fatalf("request ids %q %q, event ids %q %q: not unique gateway ids", a.RequestID, b.RequestID, a.EventID, b.EventID)
+	}
+	if a.RequestID != rids[0] || b.RequestID != rids[1] {
+		t.Fatalf("records %q %q, responses %v", a.RequestID, b.RequestID, rids)
+	}
+	if a.ClientRequestID != "client-chosen-1" || b.ClientRequestID != "client-chosen-1" {
+		t.Fatalf("client request ids %q %q", a.ClientRequestID, b.ClientRequestID)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/hubchantier/hubgate/upstream/audit/chain"
 )
 
 // Sink receives batches of records (each a JSON object). It must be
@@ -34,7 +37,10 @@ type HTTPSink struct {
 	Client *http.Client
 }
 
-// Send posts {"records":[…]} and expects a 2xx.
+// Send posts {"records":[…],"checkpoint":{…}} and expects a 2xx. The
+// checkpoint is the signed head of the chain after the batch (its last
+// record): the store keeps it outside audit_logs so that deleting the
+// newest records shows (chain.Checkpoint).
 func (s *HTTPSink) Send(ctx context.Context, records [][]byte) error {
 	var b bytes.Buffer
 	b.WriteString(`{"records":[`)
@@ -44,7 +50,13 @@ func (s *HTTPSink) Send(ctx context.Context, records [][]byte) error {
 		}
 		b.Write(r)
 	}
-	b.WriteString(`]}`)
+	b.WriteString(`]`)
+	if cp, ok := checkpointOf(records, []byte(s.Secret)); ok {
+		cb, _ := json.Marshal(cp)
+		b.WriteString(`,"checkpoint":`)
+		b.Write(cb)
+	}
+	b.WriteString(`}`)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, &b)
 	if err != nil {
 		return err
@@ -61,6 +73,25 @@ func (s *HTTPSink) Send(ctx context.Context, records [][]byte) error {
 		return fmt.Errorf("audit store answered %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
 	}
 	return nil
+}
+
+// checkpointOf signs the head of the chain at the last record of a batch.
+func checkpointOf(records [][]byte, secret []byte) (chain.Checkpoint, bool) {
+	if len(records) == 0 || len(secret) == 0 {
+		return chain.Checkpoint{}, false
+	}
+	var last struct {
+		GatewayID string    `json:"gateway_id"`
+		Seq       int64     `json:"seq"`
+		Hash      string    `json:"hash"`
+		Timestamp time.Time `json:"timestamp"`
+	}
+	if err := json.Unmarshal(records[len(records)-1], &last); err != nil || last.GatewayID == "" {
+		return chain.Checkpoint{}, false
+	}
+	cp := chain.Checkpoint{GatewayID: last.GatewayID, Seq: last.Seq, Hash: last.Hash, Timestamp: last.Timestamp}
+	cp.Sign(chain.CheckpointKey(secret))
+	return cp, true
 }
 
 // Shipper sends the journal's records to a sink in order, in batches,

@@ -570,8 +570,9 @@ func TestRequestID(t *testing.T) {
 		hdr      http.Header
 		keep     bool
 	}{
-		{"valid client id kept", "trace-0f8fad5b.1", "/api/v1/chantiers", header("X-API-Key", testKey), true},
-		{"valid client id kept on rejection", "trace-2", "/api/v1/chantiers", nil, true},
+		// The id is always the gateway's (issue 10); hub.ClientRequestID keeps the client's.
+		{"valid client id replaced", "trace-0f8fad5b.1", "/api/v1/chantiers", header("X-API-Key", testKey), false},
+		{"valid client id replaced on rejection", "trace-2", "/api/v1/chantiers", nil, false},
 		{"invalid client id replaced", "a b", "/api/v1/chantiers", header("X-API-Key", testKey), false},
 		{"long client id replaced", strings.Repeat("x", 200), "/api/v1/chantiers", header("X-API-Key", testKey), false},
 		{"missing id generated", "", "/healthz", nil, false},

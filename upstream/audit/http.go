@@ -24,6 +24,7 @@ const (
 // GET /api/v1/admin/audit-logs (admins) to mux. There is no route that
 // updates or deletes a record.
 func (s *Store) Register(mux *http.ServeMux, gatewaySecret []byte) {
+	s.WithGatewaySecret(gatewaySecret)
 	mux.Handle("POST /internal/audit", internalOnly(gatewaySecret, s.handleIngest))
 	mux.HandleFunc("GET /api/v1/admin/audit-logs", s.handleList)
 }
@@ -46,11 +47,14 @@ func internalOnly(secret []byte, h http.HandlerFunc) http.Handler {
 	})
 }
 
-// handleIngest stores a batch {"records": [...]}; records already stored
-// (same event_id) are ignored, so a gateway may send a batch again.
+// handleIngest stores a batch {"records": [...], "checkpoint": {...}};
+// records already stored (same event_id) are ignored, so a gateway may send
+// a batch again. The checkpoint (the gateway's signed chain head after the
+// batch) is stored after the records, in audit_checkpoints.
 func (s *Store) handleIngest(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Records []chain.Record `json:"records"`
+		Records    []chain.Record    `json:"records"`
+		Checkpoint *chain.Checkpoint `json:"checkpoint"`
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBatchBody))
 	if err := dec.Decode(&body); err != nil {
@@ -67,10 +71,22 @@ func (s *Store) handleIngest(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if cp := body.Checkpoint; cp != nil {
+		if msg := s.checkCheckpoint(cp, body.Records); msg != "" {
+			httpx.BadRequest(w, r, "checkpoint", msg)
+			return
+		}
+	}
 	n, err := s.Insert(r.Context(), body.Records)
 	if err != nil {
 		httpx.Internal(w, r, err)
 		return
+	}
+	if body.Checkpoint != nil {
+		if err := s.SaveCheckpoint(r.Context(), *body.Checkpoint); err != nil {
+			httpx.Internal(w, r, err)
+			return
+		}
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]int64{"received": int64(len(body.Records)), "inserted": n})
 }
@@ -91,6 +107,8 @@ func validate(r *chain.Record) string {
 		return "hash must be a hex SHA-256"
 	case len(r.Changes) > 4*chain.MaxChanges:
 		return "changes too large"
+	case len(r.ClientRequestID) > chain.MaxClientRequestID || len(r.AttemptedUserID) > 64:
+		return "client_request_id or attempted_user_id too long"
 	}
 	return ""
 }

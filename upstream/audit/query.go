@@ -21,9 +21,11 @@ type Query struct {
 	ResourceID   string
 	Action       string
 	RequestID    string
-	StatusCode   int
-	From, To     time.Time // From inclusive, To exclusive
-	Limit        int
+	// ClientRequestID is the X-Request-Id a client sent (not unique).
+	ClientRequestID string
+	StatusCode      int
+	From, To        time.Time // From inclusive, To exclusive
+	Limit           int
 	// Cursor is the opaque cursor of a previous page; "" for the first.
 	Cursor string
 }
@@ -37,7 +39,7 @@ type FieldError struct {
 // filterParams are the accepted query parameters besides limit and cursor.
 var filterParams = map[string]bool{
 	"user_id": true, "resource_type": true, "resource_id": true, "action": true,
-	"request_id": true, "status_code": true, "from": true, "to": true,
+	"request_id": true, "client_request_id": true, "status_code": true, "from": true, "to": true,
 }
 
 // ParseQuery reads the query string; unknown parameters are refused so a
@@ -55,7 +57,7 @@ func ParseQuery(v url.Values) (Query, []FieldError) {
 			continue
 		}
 		if !filterParams[k] {
-			errs = append(errs, FieldError{k, "unknown query parameter; filters: user_id, resource_type, resource_id, action, request_id, status_code, from, to"})
+			errs = append(errs, FieldError{k, "unknown query parameter; filters: user_id, resource_type, resource_id, action, request_id, client_request_id, status_code, from, to"})
 			continue
 		}
 		if len(v[k]) != 1 || len(v.Get(k)) > 200 {
@@ -74,6 +76,8 @@ func ParseQuery(v url.Values) (Query, []FieldError) {
 			q.Action = val
 		case "request_id":
 			q.RequestID = val
+		case "client_request_id":
+			q.ClientRequestID = val
 		case "status_code":
 			n, err := strconv.Atoi(val)
 			if err != nil || n < 100 || n > 599 {
@@ -120,6 +124,7 @@ func (q Query) scope() string {
 	add("resource_id", q.ResourceID)
 	add("action", q.Action)
 	add("request_id", q.RequestID)
+	add("client_request_id", q.ClientRequestID)
 	if q.StatusCode != 0 {
 		f["status_code"] = strconv.Itoa(q.StatusCode)
 	}
@@ -158,6 +163,7 @@ func (s *Store) List(ctx context.Context, q Query) ([]chain.Record, *page.Cursor
 	eq("resource_id", q.ResourceID)
 	eq("action", q.Action)
 	eq("request_id", q.RequestID)
+	eq("client_request_id", q.ClientRequestID)
 	if q.StatusCode != 0 {
 		where = append(where, "status_code = ?")
 		wargs = append(wargs, q.StatusCode)

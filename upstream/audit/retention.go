@@ -54,6 +54,11 @@ func (s *Store) Retention(ctx context.Context, now time.Time, keep, anonymizeAft
 		}
 		n, _ := r.RowsAffected()
 		res.Deleted += n
+		// A checkpoint goes with the record it anchors (a gateway silent
+		// for longer than keep): verify would report its chain truncated.
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM audit_checkpoints WHERE ts < ?`), cutoff); err != nil {
+			return fmt.Errorf("delete expired audit checkpoints: %w", err)
+		}
 		return nil
 	})
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package audit is the upstream's audit store: the audit_logs table that
 // gateways ship their journals to (POST /internal/audit, idempotent by
 // event id), the admin query API (GET /api/v1/admin/audit-logs), chain
-// verification and the retention job. The table is append-only: this
+// verification against each gateway's signed checkpoint (audit_checkpoints)
+// and the retention job. The table is append-only: this
 // package has no update or delete path except retention (retention.go),
 // and database triggers refuse any other.
 package audit
@@ -25,6 +26,9 @@ type Store struct {
 	db      *db.DB
 	cursors *page.Codec
 	now     func() time.Time
+	// checkpointKey verifies chain checkpoints (WithGatewaySecret); nil:
+	// signatures are not checked, and ingest refuses checkpoints.
+	checkpointKey []byte
 
 	mu         sync.Mutex
 	partitions map[string]bool // PostgreSQL months known to exist
@@ -35,12 +39,13 @@ func New(d *db.DB, cursorKey []byte) *Store {
 	return &Store{db: d, cursors: page.NewCodec(cursorKey), now: time.Now, partitions: map[string]bool{}}
 }
 
-// columns of audit_logs in Record order (id excluded).
-const columns = `event_id, gateway_id, seq, request_id, ts, user_id, api_key_id, oauth_client_id, auth_method, action, resource_type, resource_id, http_method, endpoint, path, status_code, latency_ms, ip_address, user_agent, request_body_hash, changes, prev_hash, hash`
+// columns of audit_logs in Record order (id excluded), then the members
+// added later.
+const columns = `event_id, gateway_id, seq, request_id, ts, user_id, api_key_id, oauth_client_id, auth_method, action, resource_type, resource_id, http_method, endpoint, path, status_code, latency_ms, ip_address, user_agent, request_body_hash, changes, prev_hash, hash, client_request_id, attempted_user_id`
 
-const numColumns = 23
+const numColumns = 25
 
-// insertChunk bounds the rows of one INSERT (24 placeholders each).
+// insertChunk bounds the rows of one INSERT (26 placeholders each).
 const insertChunk = 200
 
 func args(r *chain.Record, receivedAt int64) []any {
@@ -51,7 +56,7 @@ func args(r *chain.Record, receivedAt int64) []any {
 	return []any{r.EventID, r.GatewayID, r.Seq, r.RequestID, db.Micros(r.Timestamp), r.UserID, r.APIKeyID,
 		r.OAuthClientID, r.AuthMethod, r.Action, r.ResourceType, r.ResourceID, r.HTTPMethod, r.Endpoint,
 		r.Path, r.StatusCode, r.LatencyMS, r.IPAddress, r.UserAgent, r.RequestBodyHash, changes,
-		r.PrevHash, r.Hash, receivedAt}
+		r.PrevHash, r.Hash, r.ClientRequestID, r.AttemptedUserID, receivedAt}
 }
 
 // Insert stores records, ignoring those whose event id is already stored
@@ -98,7 +103,7 @@ func scanRecord(sc interface{ Scan(...any) error }, extra ...any) (chain.Record,
 	dest := append([]any{&r.EventID, &r.GatewayID, &r.Seq, &r.RequestID, &ts, &r.UserID, &r.APIKeyID,
 		&r.OAuthClientID, &r.AuthMethod, &r.Action, &r.ResourceType, &r.ResourceID, &r.HTTPMethod, &r.Endpoint,
 		&r.Path, &r.StatusCode, &r.LatencyMS, &r.IPAddress, &r.UserAgent, &r.RequestBodyHash, &changes,
-		&r.PrevHash, &r.Hash}, extra...)
+		&r.PrevHash, &r.Hash, &r.ClientRequestID, &r.AttemptedUserID}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return r, err
 	}

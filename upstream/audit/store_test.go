@@ -38,6 +38,35 @@ func chainOf(gw string, n int, t0 time.Time) []chain.Record {
 	return out
 }
 
+// testSecret stands for HUB_GATEWAY_SECRET.
+var testSecret = []byte("test-gateway-secret-of-32-bytes!")
+
+// newStore returns a store that checks checkpoint signatures.
+func newStore(d *db.DB) *Store { return New(d, []byte("k")).WithGatewaySecret(testSecret) }
+
+// insertAnchored stores recs and, as a gateway's shipper does, the signed
+// checkpoint of each gateway's newest record.
+func insertAnchored(t *testing.T, s *Store, recs []chain.Record) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.Insert(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	heads := map[string]chain.Record{}
+	for _, r := range recs {
+		if r.Seq > heads[r.GatewayID].Seq {
+			heads[r.GatewayID] = r
+		}
+	}
+	for _, r := range heads {
+		cp := chain.Checkpoint{GatewayID: r.GatewayID, Seq: r.Seq, Hash: r.Hash, Timestamp: r.Timestamp}
+		cp.Sign(chain.CheckpointKey(testSecret))
+		if err := s.SaveCheckpoint(ctx, cp); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestInsertIdempotent(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		s := New(d, []byte("k"))
@@ -57,9 +86,14 @@ func TestInsertIdempotent(t *testing.T) {
 		if total != 450 {
 			t.Fatalf("%d rows, want 450", total)
 		}
-		res, err := s.Verify(ctx)
-		if err != nil || res.Break != nil || res.Records != 450 || res.Gateways != 1 {
+		res, err := s.Verify(ctx, VerifyOptions{AllowUnanchored: true})
+		if err != nil || res.Break != nil || res.Records != 450 || res.Gateways != 1 || len(res.Unanchored) != 1 {
 			t.Fatalf("verify = %+v, %v", res, err)
+		}
+		// Without a checkpoint the chain's tail cannot be checked: a break
+		// unless explicitly allowed.
+		if res, err := s.Verify(ctx, VerifyOptions{}); err != nil || res.Break == nil || res.Break.Kind != BreakNoCheckpoint {
+			t.Fatalf("verify without checkpoint = %+v, %v", res.Break, err)
 		}
 	})
 }
@@ -156,7 +190,7 @@ func tamper(t *testing.T, d *db.DB, q string, args ...any) {
 	}
 	defer tx.Rollback()
 	// A database owner can bypass the triggers: verify must still notice.
-	on := `DROP TRIGGER audit_logs_no_update`
+	on := `DROP TRIGGER IF EXISTS audit_logs_no_update`
 	if d.Dialect == db.Postgres {
 		on = `SET LOCAL session_replication_role = replica`
 	}
@@ -176,36 +210,67 @@ func tamper(t *testing.T, d *db.DB, q string, args ...any) {
 	}
 }
 
+// TestVerifyDetectsTampering: with the append-only triggers bypassed (a
+// database owner can), verify names the first bad record: a modified one,
+// a gap, and (issue 10) the newest records deleted — which a hash chain
+// alone cannot show, but its checkpoint, kept in another table and signed
+// with a key that is not in the database, does.
 func TestVerifyDetectsTampering(t *testing.T) {
 	tests := []struct {
-		name   string
-		q      string
-		args   []any
-		reason string
+		name string
+		q    string
+		args []any
+		seq  int64
+		kind string
 	}{
-		{"IP moved to another network", `UPDATE audit_logs SET ip_address = '198.51.100.1' WHERE seq = ?`, []any{17}, "does not match"},
-		{"modified status (triggers bypassed)", `UPDATE audit_logs SET status_code = 500 WHERE seq = ?`, []any{17}, "does not match"},
-		{"deleted record", `DELETE FROM audit_logs WHERE seq = ?`, []any{17}, "missing"},
+		{"IP moved to another network", `UPDATE audit_logs SET ip_address = '198.51.100.1' WHERE gateway_id = 'gw-a' AND seq = ?`, []any{17}, 17, BreakHashMismatch},
+		{"modified middle record (triggers bypassed)", `UPDATE audit_logs SET status_code = 500 WHERE gateway_id = 'gw-a' AND seq = ?`, []any{17}, 17, BreakHashMismatch},
+		{"deleted record", `DELETE FROM audit_logs WHERE gateway_id = 'gw-a' AND seq = ?`, []any{17}, 18, BreakSeqGap},
+		{"deleted newest record", `DELETE FROM audit_logs WHERE gateway_id = 'gw-a' AND seq = ?`, []any{30}, 30, BreakMissingTail},
+		{"deleted newest records", `DELETE FROM audit_logs WHERE gateway_id = 'gw-a' AND seq >= ?`, []any{28}, 28, BreakMissingTail},
+		{"deleted whole chain", `DELETE FROM audit_logs WHERE gateway_id = 'gw-a' AND seq >= ?`, []any{1}, 30, BreakMissingTail},
+		{"deleted checkpoint", `DELETE FROM audit_checkpoints WHERE gateway_id = 'gw-a' AND seq = ?`, []any{30}, 30, BreakNoCheckpoint},
+		{"lowered checkpoint", `UPDATE audit_checkpoints SET seq = ? WHERE gateway_id = 'gw-a'`, []any{25}, 25, BreakBadCheckpoint},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dbtest.Each(t, func(t *testing.T, d *db.DB) {
-				s := New(d, nil)
+				s := newStore(d)
 				ctx := context.Background()
-				if _, err := s.Insert(ctx, append(chainOf("gw-a", 30, time.Now().Add(-time.Hour)), chainOf("gw-b", 5, time.Now())...)); err != nil {
-					t.Fatal(err)
+				insertAnchored(t, s, append(chainOf("gw-a", 30, time.Now().Add(-time.Hour)), chainOf("gw-b", 5, time.Now())...))
+				if res, err := s.Verify(ctx, VerifyOptions{}); err != nil || res.Break != nil || res.Heads["gw-a"] != 30 {
+					t.Fatalf("before tampering: %+v %v", res, err)
 				}
 				tamper(t, d, tt.q, tt.args...)
-				res, err := s.Verify(ctx)
+				res, err := s.Verify(ctx, VerifyOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if res.Break == nil || res.Break.GatewayID != "gw-a" || res.Break.Seq != 17 && res.Break.Seq != 18 || !strings.Contains(res.Break.Reason, tt.reason) {
-					t.Fatalf("verify = %+v (break %+v)", res, res.Break)
+				if b := res.Break; b == nil || b.GatewayID != "gw-a" || b.Seq != tt.seq || b.Kind != tt.kind {
+					t.Fatalf("verify = %+v (break %+v), want gw-a seq %d %s", res, res.Break, tt.seq, tt.kind)
+				}
+				if !strings.Contains(res.Break.String(), fmt.Sprintf("gateway gw-a, seq %d", tt.seq)) {
+					t.Fatalf("report %q does not name the record", res.Break)
 				}
 			})
 		})
 	}
+}
+
+// TestCheckpointKeepsHighest: a batch sent again after a crash carries an
+// older checkpoint; it never lowers the stored one.
+func TestCheckpointKeepsHighest(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newStore(d)
+		ctx := context.Background()
+		recs := chainOf("gw-a", 10, time.Now())
+		insertAnchored(t, s, recs)
+		insertAnchored(t, s, recs[:4])
+		cps, err := s.checkpoints(ctx)
+		if err != nil || cps["gw-a"].Seq != 10 {
+			t.Fatalf("checkpoints = %+v, %v", cps, err)
+		}
+	})
 }
 
 func TestAppendOnlyTriggers(t *testing.T) {
@@ -271,13 +336,43 @@ func TestRetention(t *testing.T) {
 		if len(got["gw-old"]) != 0 || got["gw-mid"][0] != "203.0.113.0/24" || got["gw-mid"][1] != "2001:db8:1234::/48" || got["gw-new"][0] != "203.0.113.9" {
 			t.Fatalf("after retention: %v", got)
 		}
-		v, err := s.Verify(ctx)
+		v, err := s.Verify(ctx, VerifyOptions{AllowUnanchored: true})
 		if err != nil || v.Break != nil {
 			t.Fatalf("verify after anonymization: %+v %v", v.Break, err)
 		}
 		// Idempotent.
 		if res, err := s.Retention(ctx, now, DefaultKeep, DefaultAnonymizeAfter); err != nil || res != (RetentionResult{}) {
 			t.Fatalf("second run = %+v, %v", res, err)
+		}
+	})
+}
+
+// TestVerifyExpectCatchesReplayedCheckpoint: whoever kept an old genuine
+// checkpoint can delete the newest records and put it back — invisible in
+// the database alone (the documented limit), caught against the head the
+// gateway reports outside it (--expect).
+func TestVerifyExpectCatchesReplayedCheckpoint(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		s := newStore(d)
+		ctx := context.Background()
+		recs := chainOf("gw-a", 30, time.Now().Add(-time.Hour))
+		insertAnchored(t, s, recs[:27])
+		old, _ := s.checkpoints(ctx)
+		insertAnchored(t, s, recs)
+		tamper(t, d, `DELETE FROM audit_logs WHERE gateway_id = 'gw-a' AND seq >= ?`, 28)
+		cp := old["gw-a"]
+		tamper(t, d, `UPDATE audit_checkpoints SET seq = ?, hash = ?, ts = ?, mac = ? WHERE gateway_id = 'gw-a'`,
+			cp.Seq, cp.Hash, db.Micros(cp.Timestamp), cp.MAC)
+		if res, err := s.Verify(ctx, VerifyOptions{}); err != nil || res.Break != nil {
+			t.Fatalf("replay without an outside anchor: %+v %v (expected to pass: the documented limit)", res.Break, err)
+		}
+		res, err := s.Verify(ctx, VerifyOptions{Expect: map[string]int64{"gw-a": 30}})
+		if err != nil || res.Break == nil || res.Break.Kind != BreakMissingTail || res.Break.Seq != 28 {
+			t.Fatalf("with --expect gw-a:30: %+v %v", res.Break, err)
+		}
+		res, err = s.Verify(ctx, VerifyOptions{Expect: map[string]int64{"gw-gone": 5}})
+		if err != nil || res.Break == nil || res.Break.GatewayID != "gw-gone" || res.Break.Kind != BreakMissingTail {
+			t.Fatalf("expected chain with no record: %+v %v", res.Break, err)
 		}
 	})
 }

@@ -89,6 +89,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.Login(r.Context(), r, req.Email, req.Password)
+	s.ReportLoginAccount(r.Context(), w, req.Email, u.ID, err) // for hub_audit
 	var te *ThrottledError
 	if errors.As(err, &te) {
 		// Per (account, client network): the real user elsewhere still

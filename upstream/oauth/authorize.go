@@ -184,6 +184,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.auth.Login(r.Context(), r, v.Get("email"), v.Get("password"))
+	s.auth.ReportLoginAccount(r.Context(), w, v.Get("email"), u.ID, err) // for hub_audit
 	var te *auth.ThrottledError
 	if errors.As(err, &te) {
 		// Per (account, client network), shared with POST /api/auth/login.

@@ -1,0 +1,54 @@
+package hubaudit
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/hubchantier/hubgate/upstream/audit/chain"
+)
+
+// TestSinkSendsSignedCheckpoint: each batch carries the signed head of the
+// chain after it (its last record), which the store keeps outside
+// audit_logs so that deleting the newest records is detected.
+func TestSinkSendsSignedCheckpoint(t *testing.T) {
+	j := openTest(t, t.TempDir(), 1<<20)
+	defer j.Close()
+	var last *chain.Record
+	for i := 0; i < 3; i++ {
+		rec := testRecord()
+		wait, err := j.Append(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		last = rec
+	}
+	batch, _, err := j.readBatch(&segReader{}, cursor{Segment: 1}, 10)
+	if err != nil || len(batch) != 3 {
+		t.Fatalf("batch %d, %v", len(batch), err)
+	}
+	var got struct {
+		Records    []chain.Record    `json:"records"`
+		Checkpoint *chain.Checkpoint `json:"checkpoint"`
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewDecoder(r.Body).Decode(&got)
+	}))
+	defer srv.Close()
+	sink := &HTTPSink{URL: srv.URL, Secret: string(testSecret), Client: srv.Client()}
+	if err := sink.Send(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	cp := got.Checkpoint
+	if len(got.Records) != 3 || cp == nil {
+		t.Fatalf("sent %d records, checkpoint %+v", len(got.Records), cp)
+	}
+	if cp.GatewayID != j.GatewayID() || cp.Seq != last.Seq || cp.Hash != last.Hash || !cp.Valid(chain.CheckpointKey(testSecret)) {
+		t.Fatalf("checkpoint %+v, want seq %d hash %s signed", cp, last.Seq, last.Hash)
+	}
+}

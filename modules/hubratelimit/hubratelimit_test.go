@@ -301,28 +301,6 @@ func TestRuleMatching(t *testing.T) {
 	}
 }
 
-func TestPrincipalPartition(t *testing.T) {
-	tests := []struct {
-		id   *hub.Identity
-		want string
-	}{
-		{nil, ""},
-		{anonymous, ""},
-		{&hub.Identity{Subject: "7", Method: "api_key", KeyID: "abc"}, "k:abc"},
-		{&hub.Identity{Subject: "7", Method: "oauth2", ClientID: "erp"}, "c:erp"},
-		{&hub.Identity{Subject: "7", Method: "jwt"}, "u:7"},
-		{&hub.Identity{Subject: "7", Method: "api_key", KeyID: "a{b}"}, "k:" + safe("a{b}")},
-	}
-	for _, tt := range tests {
-		if got := principalPartition(tt.id); got != tt.want {
-			t.Errorf("principalPartition(%+v) = %q, want %q", tt.id, got, tt.want)
-		}
-	}
-	if s := safe("a{b}"); s == "a{b}" || len(s) != 33 {
-		t.Errorf("safe kept braces: %q", s)
-	}
-}
-
 func TestParseRate(t *testing.T) {
 	tests := []struct {
 		in      string
@@ -382,7 +360,7 @@ func TestCompileErrors(t *testing.T) {
 		{"bad method", Handler{Rules: []*Rule{{Name: "a", Methods: []string{"get"}, Path: "/x", Rates: []string{"1/hour"}}}}},
 		{"bad path", Handler{Rules: []*Rule{{Name: "a", Path: "x", Rates: []string{"1/hour"}}}}},
 		{"no rates", Handler{Rules: []*Rule{{Name: "a", Path: "/x"}}}},
-		{"bad per", Handler{Rules: []*Rule{{Name: "a", Path: "/x", Rates: []string{"1/hour"}, Per: "user"}}}},
+		{"bad per", Handler{Rules: []*Rule{{Name: "a", Path: "/x", Rates: []string{"1/hour"}, Per: "team"}}}},
 		{"same period twice", Handler{Rules: []*Rule{{Name: "a", Path: "/x", Rates: []string{"1/hour", "2/hour"}}}}},
 		{"bad name", Handler{Rules: []*Rule{{Name: "A b", Path: "/x", Rates: []string{"1/hour"}}}}},
 	}

@@ -106,4 +106,3 @@ func TestSafeKeyPart(t *testing.T) {
 		}
 	}
 }
-

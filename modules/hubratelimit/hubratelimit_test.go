@@ -307,10 +307,10 @@ func TestParseRate(t *testing.T) {
 		want    Rate
 		wantErr bool
 	}{
-		{"100/hour", Rate{100, time.Hour}, false},
-		{"5/minute", Rate{5, time.Minute}, false},
-		{"1/day", Rate{1, 24 * time.Hour}, false},
-		{"1000000/second", Rate{1000000, time.Second}, false},
+		{"100/hour", Rate{Limit: 100, Period: time.Hour}, false},
+		{"5/minute", Rate{Limit: 5, Period: time.Minute}, false},
+		{"1/day", Rate{Limit: 1, Period: 24 * time.Hour}, false},
+		{"1000000/second", Rate{Limit: 1000000, Period: time.Second}, false},
 		{"1000001/second", Rate{}, true},
 		{"0/hour", Rate{}, true},
 		{"-1/hour", Rate{}, true},

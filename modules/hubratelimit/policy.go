@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hubchantier/hubgate/internal/pathpattern"
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 // Names, in RateLimit-Policy and in metrics, of the policies that are not
@@ -35,52 +35,11 @@ const (
 	PerClient = "client"
 )
 
-// units are the rate units, as the upstream accepts them for a key's own
-// rate_limit (upstream/auth/scopes.go).
-var units = map[string]time.Duration{
-	"second": time.Second,
-	"minute": time.Minute,
-	"hour":   time.Hour,
-	"day":    24 * time.Hour,
-}
+// Rate is a parsed "N/unit" (hub.Rate, shared with hub_auth's failed_auth).
+type Rate = hub.Rate
 
-// Rate is a parsed "N/unit".
-type Rate struct {
-	Limit  int64
-	Period time.Duration
-}
-
-// ParseRate parses "N/unit" with N a positive integer and unit second,
-// minute, hour or day. N may not exceed the period in microseconds (the
-// resolution of the limiter), i.e. a million per second.
-func ParseRate(s string) (Rate, error) {
-	n, unit, ok := strings.Cut(s, "/")
-	if !ok {
-		return Rate{}, fmt.Errorf("rate %q: want N/unit, e.g. 100/hour", s)
-	}
-	period, ok := units[unit]
-	if !ok {
-		return Rate{}, fmt.Errorf("rate %q: unknown unit %q (want second, minute, hour or day)", s, unit)
-	}
-	v, err := strconv.ParseInt(n, 10, 64)
-	if err != nil || v < 1 {
-		return Rate{}, fmt.Errorf("rate %q: the limit must be a positive integer", s)
-	}
-	if v > period.Microseconds() {
-		return Rate{}, fmt.Errorf("rate %q: at most %d per %s", s, period.Microseconds(), unit)
-	}
-	return Rate{Limit: v, Period: period}, nil
-}
-
-// String returns the rate as "N/unit".
-func (r Rate) String() string {
-	for u, d := range units {
-		if d == r.Period {
-			return strconv.FormatInt(r.Limit, 10) + "/" + u
-		}
-	}
-	return strconv.FormatInt(r.Limit, 10) + "/" + r.Period.String()
-}
+// ParseRate parses "N/unit" (see hub.ParseRate).
+func ParseRate(s string) (Rate, error) { return hub.ParseRate(s) }
 
 // knownMethods are the methods a rule may name (RFC 9110 §9 and PATCH).
 var knownMethods = map[string]bool{

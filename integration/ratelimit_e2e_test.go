@@ -193,7 +193,7 @@ func TestRateLimitEndToEnd(t *testing.T) {
 		name := map[bool]string{false: "memory", true: "redis"}[redis]
 		t.Run(name, func(t *testing.T) {
 			s := newRLStack(t, redis)
-			gw := s.gateway("HUB_LOGIN_RATE_LIMIT=5/minute", "HUB_RATE_LIMIT=1000/hour")
+			gw := s.gateway("HUB_LOGIN_RATE_LIMIT=5/minute", "HUB_RATE_LIMIT=1000/hour", "HUB_USER_RATE_LIMIT=5000/hour")
 			adminID := s.userID("admin@example.com", "admin")
 			ownerID := s.userID("owner@example.com", "ouvrier")
 			_ = adminID

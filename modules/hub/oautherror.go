@@ -9,24 +9,28 @@ import (
 	"github.com/hubchantier/hubgate/internal/problem"
 )
 
-// OAuthEndpoints are the paths of the upstream's OAuth2 server whose clients
+// oauthEndpoints are the paths of the upstream's OAuth2 server whose clients
 // read errors as RFC 6749 §5.2 JSON (token, RFC 7009 revocation, RFC 7662
 // introspection), not as problem documents: a strict OAuth client library
 // cannot parse application/problem+json.
-var OAuthEndpoints = map[string]bool{
+var oauthEndpoints = map[string]bool{
 	"/oauth/token":      true,
 	"/oauth/revoke":     true,
 	"/oauth/introspect": true,
 }
 
+// IsOAuthEndpoint reports whether the gateway answers errors on path in
+// RFC 6749 §5.2 form (/oauth/token, /oauth/revoke, /oauth/introspect).
+func IsOAuthEndpoint(path string) bool { return oauthEndpoints[path] }
+
 // WriteProblem sends p as the whole response, like problem.Write, in the
-// format the endpoint's clients read: on OAuthEndpoints an RFC 6749 §5.2
-// error ({"error", "error_description"}), elsewhere an RFC 9457 problem
-// document. Every error the gateway itself makes goes through here, so the
+// format the endpoint's clients read: on the OAuth endpoints
+// (IsOAuthEndpoint) an RFC 6749 §5.2 error ({"error", "error_description"}),
+// elsewhere an RFC 9457 problem document. Every error the gateway itself makes goes through here, so the
 // format follows the route in one place. Headers already set on w
 // (Retry-After, WWW-Authenticate) are kept either way.
 func WriteProblem(w http.ResponseWriter, r *http.Request, p *problem.Problem) {
-	if r == nil || !OAuthEndpoints[r.URL.Path] {
+	if r == nil || !IsOAuthEndpoint(r.URL.Path) {
 		problem.Write(w, r, p)
 		return
 	}

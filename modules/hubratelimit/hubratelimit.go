@@ -1,6 +1,7 @@
 // Package hubratelimit is the hub_rate_limit HTTP handler: exact rate limits
-// per principal (API key, user, OAuth client; client IP when anonymous) and
-// per endpoint, shared by every gateway instance through the hub store
+// per principal (hub.PrincipalOf: API key; OAuth2 client and user; user;
+// client network when anonymous), per user across all of a user's keys and
+// tokens, per OAuth2 client, and per endpoint, shared by every gateway instance through the hub store
 // (one atomic Redis script per decision), with the RateLimit-Policy and
 // RateLimit fields of draft-ietf-httpapi-ratelimit-headers, the classic
 // X-RateLimit-* fields, and Retry-After on 429.

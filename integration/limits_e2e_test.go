@@ -102,10 +102,16 @@ func randomKey() string {
 // limit, then 429s). 20/hour rather than the shipped 20/minute, so that no
 // unit comes back during the test however slow the machine.
 func TestUnknownKeysBounded(t *testing.T) {
-	s := newRLStack(t, false)
+	for _, redis := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory", true: "redis"}[redis], func(t *testing.T) { unknownKeysBounded(t, redis) })
+	}
+}
+
+func unknownKeysBounded(t *testing.T, redis bool) {
+	s := newRLStack(t, redis)
 	proxy := newIntrospectCounter(t, s.up.Addr)
 	gw, err := harness.StartGateway(harness.GatewayOptions{Upstream: strings.TrimPrefix(proxy.srv.URL, "http://"), Secret: s.secret,
-		Dir: s.dir, Caddyfile: s.config, ExtraEnv: []string{"HUB_FAILED_AUTH_LIMIT=20/hour", "HUB_RATE_LIMIT=100000/hour"}})
+		RedisURL: s.redisURL, Dir: s.dir, Caddyfile: s.config, ExtraEnv: []string{"HUB_FAILED_AUTH_LIMIT=20/hour", "HUB_RATE_LIMIT=100000/hour"}})
 	if err != nil {
 		t.Fatal(err)
 	}

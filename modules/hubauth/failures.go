@@ -61,7 +61,8 @@ func localFallback() hub.Limiter {
 	return fallbackLim
 }
 
-// compileFailures parses FailedAuth and wires the limiter (nil: no limit).
+// compileFailures parses FailedAuth and wires the limiter, which may be nil
+// only when FailedAuth is off.
 func (h *Handler) compileFailures(lim hub.Limiter) error {
 	h.failures = nil
 	if len(h.FailedAuth) == 0 {
@@ -83,9 +84,10 @@ func (h *Handler) compileFailures(lim hub.Limiter) error {
 		seen[r.Period] = true
 		f.rates = append(f.rates, r)
 	}
-	if lim != nil {
-		h.failures = f
+	if lim == nil {
+		return errors.New("failed_auth: the store cannot count failures (set failed_auth off)")
 	}
+	h.failures = f
 	return nil
 }
 

@@ -106,10 +106,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.secret = h.app.SharedSecret()
 	h.ipv6Bits = h.app.IPv6PrefixBits()
 	lim, _ := h.app.Store().(hub.Limiter)
-	if lim == nil {
-		return fmt.Errorf("hub_auth: the %s store cannot count failed authentications", h.app.Store().Kind())
+	if err := h.compileFailures(lim); err != nil {
+		return fmt.Errorf("hub_auth: %w (with the %s store)", err, h.app.Store().Kind())
 	}
-	return h.compileFailures(lim)
+	return nil
 }
 
 // Validate checks the rules.

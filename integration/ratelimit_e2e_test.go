@@ -193,7 +193,7 @@ func TestRateLimitEndToEnd(t *testing.T) {
 		name := map[bool]string{false: "memory", true: "redis"}[redis]
 		t.Run(name, func(t *testing.T) {
 			s := newRLStack(t, redis)
-			gw := s.gateway("HUB_LOGIN_RATE_LIMIT=5/minute", "HUB_RATE_LIMIT=1000/hour")
+			gw := s.gateway("HUB_LOGIN_RATE_LIMIT=5/minute", "HUB_RATE_LIMIT=1000/hour", "HUB_USER_RATE_LIMIT=5000/hour")
 			adminID := s.userID("admin@example.com", "admin")
 			ownerID := s.userID("owner@example.com", "ouvrier")
 			_ = adminID
@@ -225,7 +225,9 @@ func TestRateLimitEndToEnd(t *testing.T) {
 				if r.status != 200 {
 					t.Fatalf("request %d with a 3/minute key: %d %s", i+1, r.status, r.body)
 				}
-				if got := r.header.Get("RateLimit-Policy"); got != `"per-key";q=3;w=60` {
+				// The key's own rate replaces the default; the shipped
+				// per_user quota applies on top.
+				if got := r.header.Get("RateLimit-Policy"); got != `"per-key";q=3;w=60, "per-user";q=5000;w=3600` {
 					t.Fatalf("RateLimit-Policy %q", got)
 				}
 				if got := r.header.Get("X-RateLimit-Remaining"); got != strconv.Itoa(2-i) {
@@ -237,7 +239,7 @@ func TestRateLimitEndToEnd(t *testing.T) {
 
 			// The admin's JWT has the default policy, untouched by the key.
 			r = s.gwDo("GET", "/api/v1/chantiers?limit=1", nil, bearer(jwt)...)
-			if r.status != 200 || r.header.Get("RateLimit-Policy") != `"per-key";q=1000;w=3600` {
+			if r.status != 200 || r.header.Get("RateLimit-Policy") != `"per-key";q=1000;w=3600, "per-user";q=5000;w=3600` {
 				t.Fatalf("admin JWT: %d policy %q", r.status, r.header.Get("RateLimit-Policy"))
 			}
 			// Health checks are not counted.

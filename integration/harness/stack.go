@@ -105,11 +105,14 @@ func StartGateway(o GatewayOptions) (*Gateway, error) {
 	}
 	env := append([]string{
 		// Everything in tests and benchmarks comes from 127.0.0.1 with a few
-		// keys: the production defaults (1000/hour per key, 5 logins a
-		// minute per IP) would throttle the suite. Tests of the limits set
-		// them in ExtraEnv, which comes last and wins.
+		// keys: the production defaults (1000/hour per key, 5000/hour per
+		// user, 5 logins a minute and 20 failed authentications a minute
+		// per IP) would throttle the suite. Tests of the limits set them in
+		// ExtraEnv, which comes last and wins.
 		"HUB_RATE_LIMIT=1000000/second",
+		"HUB_USER_RATE_LIMIT=1000000/second",
 		"HUB_LOGIN_RATE_LIMIT=1000/second",
+		"HUB_FAILED_AUTH_LIMIT=1000000/second",
 		"HUB_LISTEN=:" + strconv.Itoa(ports[0]),
 		"HUB_METRICS_LISTEN=:" + strconv.Itoa(ports[1]),
 		"HUB_ADMIN_LISTEN=127.0.0.1:" + strconv.Itoa(ports[2]),

@@ -56,6 +56,7 @@ const (
 //	        revocation_wait    <duration>
 //	        jwks_min_refresh   <duration>
 //	        usage_interval     <duration>
+//	        ipv6_prefix        <bits>
 //	    }
 //	}
 type App struct {
@@ -86,6 +87,12 @@ type App struct {
 	// UsageInterval is how often last-used times of API keys are reported to
 	// the upstream. Default 10s.
 	UsageInterval caddy.Duration `json:"usage_interval,omitempty"`
+	// IPv6Prefix is how many leading bits of an IPv6 client address per-IP
+	// limits count by (hub_rate_limit's per ip rules and anonymous
+	// principal, hub_auth's failed_auth limit, hub_anomaly's anonymous
+	// principal): 1 to 128, default 64. IPv4 clients always count by
+	// their whole address.
+	IPv6Prefix int `json:"ipv6_prefix,omitempty"`
 
 	store       Store
 	storeModule any
@@ -130,6 +137,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	setDefault(&a.RevocationWait, DefaultRevocationWait)
 	setDefault(&a.JWKSMinRefresh, DefaultJWKSMinRefresh)
 	setDefault(&a.UsageInterval, DefaultUsageInterval)
+
+	if a.IPv6Prefix == 0 {
+		a.IPv6Prefix = DefaultIPv6Prefix
+	}
 
 	if a.StoreRaw == nil {
 		a.StoreRaw = json.RawMessage(`{"backend":"memory"}`)
@@ -186,6 +197,9 @@ func (a *App) Validate() error {
 	if len(a.secret) < MinSecretLen {
 		return errors.New("hub: secret must be at least 32 bytes (set HUB_GATEWAY_SECRET)")
 	}
+	if a.IPv6Prefix < 1 || a.IPv6Prefix > 128 {
+		return fmt.Errorf("hub: ipv6_prefix %d: want 1 to 128 bits", a.IPv6Prefix)
+	}
 	u, err := url.Parse(a.Upstream)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("hub: upstream %q is not an http(s) URL", a.Upstream)
@@ -224,6 +238,9 @@ func (a *App) Store() Store { return a.store }
 
 // Resolver returns the identity resolver.
 func (a *App) Resolver() *Resolver { return a.resolver }
+
+// IPv6PrefixBits is the IPv6 grouping of per-IP limits (ClientNetwork).
+func (a *App) IPv6PrefixBits() int { return a.IPv6Prefix }
 
 // SharedSecret returns the gateway↔upstream secret.
 func (a *App) SharedSecret() []byte { return a.secret }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"encoding/json"
+	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -35,6 +36,7 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 //	    revocation_wait <duration>
 //	    jwks_min_refresh <duration>
 //	    usage_interval <duration>
+//	    ipv6_prefix <bits>          # 1-128, default 64
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the option name
@@ -80,6 +82,18 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				"usage_interval": &a.UsageInterval,
 			}[name]
 			*target = caddy.Duration(dur)
+		case "ipv6_prefix":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			bits, err := strconv.Atoi(d.Val())
+			if err != nil || bits < 1 || bits > 128 {
+				return d.Errf("ipv6_prefix %q: want a number of bits from 1 to 128", d.Val())
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.IPv6Prefix = bits
 		case "store":
 			raw, err := parseStore(d)
 			if err != nil {

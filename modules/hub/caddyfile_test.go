@@ -42,6 +42,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				revocation_wait 20s
 				jwks_min_refresh 1s
 				usage_interval 1m30s
+				ipv6_prefix 56
 			}`,
 			want: `{
 				"upstream": "http://10.0.0.5:9000",
@@ -53,7 +54,8 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				"negative_cache_ttl": 10000000000,
 				"revocation_wait": 20000000000,
 				"jwks_min_refresh": 1000000000,
-				"usage_interval": 90000000000
+				"usage_interval": 90000000000,
+				"ipv6_prefix": 56
 			}`,
 		},
 		{
@@ -134,6 +136,10 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"zero duration", "hub {\n negative_cache_ttl 0s\n}", []string{"negative_cache_ttl", `"0s"`}},
 		{"negative duration", "hub {\n revocation_wait -5s\n}", []string{"revocation_wait", `"-5s"`}},
 		{"duration without value", "hub {\n usage_interval\n}", []string{"wrong argument count"}},
+		{"ipv6_prefix zero", "hub {\n ipv6_prefix 0\n}", []string{"ipv6_prefix", `"0"`}},
+		{"ipv6_prefix too long", "hub {\n ipv6_prefix 129\n}", []string{`"129"`}},
+		{"ipv6_prefix not a number", "hub {\n ipv6_prefix /64\n}", []string{`"/64"`}},
+		{"ipv6_prefix two values", "hub {\n ipv6_prefix 64 48\n}", []string{"wrong argument count"}},
 		{"duration with two values", "hub {\n jwks_min_refresh 1s 2s\n}", []string{"wrong argument count"}},
 		{"store without backend", "hub {\n store\n}", []string{"wrong argument count"}},
 		{"unknown store backend", "hub {\n store etcd x\n}", []string{`unknown backend "etcd"`}},

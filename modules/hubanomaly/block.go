@@ -31,12 +31,12 @@ type blockRecord struct {
 	Status int    `json:"status"`
 }
 
-func blockKey(p principal) string { return "anomaly:block:" + p.key }
+func blockKey(p hub.Principal) string { return "anomaly:block:" + p.Key }
 
 // blocked reports whether p is blocked. Warm path: the principal's state
 // says "blocked until T" (known locally) or "not blocked, checked less than
 // block_cache ago", without touching the store. Otherwise one GET.
-func (h *Handler) blocked(ctx context.Context, table *principals, p principal) (blockRecord, bool) {
+func (h *Handler) blocked(ctx context.Context, table *principals, p hub.Principal) (blockRecord, bool) {
 	now := h.now()
 	ns := now.UnixNano()
 	var (
@@ -45,7 +45,7 @@ func (h *Handler) blocked(ctx context.Context, table *principals, p principal) (
 		fresh        bool
 		cacheForNano = int64(time.Duration(h.BlockCache))
 	)
-	table.with(p.key, func(st *state) {
+	table.with(p.Key, func(st *state) {
 		switch {
 		case st.blockUntil > ns:
 			b, isBlocked = blockRecord{Rule: st.blockRule, Until: st.blockUntil / int64(time.Millisecond), Status: st.blockStatus}, true
@@ -70,7 +70,7 @@ func (h *Handler) blocked(ctx context.Context, table *principals, p principal) (
 			isBlocked = true
 		}
 	}
-	table.with(p.key, func(st *state) {
+	table.with(p.Key, func(st *state) {
 		st.checkedAt = ns
 		if isBlocked {
 			st.blockUntil, st.blockRule, st.blockStatus = b.Until*int64(time.Millisecond), b.Rule, b.Status
@@ -81,10 +81,10 @@ func (h *Handler) blocked(ctx context.Context, table *principals, p principal) (
 
 // block records a block of p for rule, locally at once and in the shared
 // store for the other instances.
-func (h *Handler) block(ctx context.Context, table *principals, p principal, rule string, a *Action, at time.Time) time.Time {
+func (h *Handler) block(ctx context.Context, table *principals, p hub.Principal, rule string, a *Action, at time.Time) time.Time {
 	until := at.Add(time.Duration(a.Block))
 	b := blockRecord{Rule: rule, Until: until.UnixMilli(), Status: a.BlockStatus}
-	table.with(p.key, func(st *state) {
+	table.with(p.Key, func(st *state) {
 		if ns := until.UnixNano(); ns > st.blockUntil {
 			st.blockUntil, st.blockRule, st.blockStatus = ns, rule, a.BlockStatus
 		}
@@ -113,21 +113,21 @@ func (h *Handler) warnStore(err error) {
 
 // refuse answers a blocked principal: 429 (RFC 6585 §4) or 403 with
 // Retry-After (RFC 9110 §10.2.3) and the anomaly-blocked problem type.
-func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, p principal, b blockRecord) error {
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, p hub.Principal, b blockRecord) error {
 	retry := max((b.Until-h.now().UnixMilli()+999)/1000, 1)
 	status := b.Status
 	if status != http.StatusForbidden {
 		status = http.StatusTooManyRequests
 	}
 	h.metrics.blocked.WithLabelValues(ruleLabel(b.Rule)).Inc()
-	h.log.Debug("anomaly block", zap.String("rule", b.Rule), zap.String("principal_kind", p.kind),
+	h.log.Debug("anomaly block", zap.String("rule", b.Rule), zap.String("principal_kind", string(p.Kind)),
 		zap.Int64("retry_after", retry), zap.String("request_id", r.Header.Get(hub.RequestIDHeader)))
 	w.Header().Set("Retry-After", strconv.FormatInt(retry, 10))
 	title := "Too Many Requests"
 	if status == http.StatusForbidden {
 		title = "Forbidden"
 	}
-	problem.Write(w, r, problem.New(status, "anomaly-blocked", title,
+	hub.WriteProblem(w, r, problem.New(status, "anomaly-blocked", title,
 		fmt.Sprintf("requests from this client are suspended for %d s after an anomaly (%s) was detected", retry, b.Rule)).
 		With("rule", b.Rule).
 		With("retry_after", retry))
@@ -146,7 +146,7 @@ func ruleLabel(r string) string {
 
 // detected reports one detection: metric, warning, events, and the rule's
 // block action.
-func (h *Handler) detected(r *http.Request, table *principals, p principal, d detection, at time.Time) {
+func (h *Handler) detected(r *http.Request, table *principals, p hub.Principal, d detection, at time.Time) {
 	h.metrics.anomalies.WithLabelValues(d.rule).Inc()
 	d.details["endpoint"] = hub.RouteOf(r)
 	if a := h.actionOf(d.rule); a != nil && a.Block > 0 {
@@ -155,10 +155,10 @@ func (h *Handler) detected(r *http.Request, table *principals, p principal, d de
 		d.details["blocked_until"] = until.UTC().Format(time.RFC3339)
 		d.details["block_status"] = a.BlockStatus
 	}
-	ev := &Event{EventID: newEventID(), DetectedAt: at.UTC(), Rule: d.rule, PrincipalKind: p.kind,
-		PrincipalID: p.id, Details: d.details, GatewayID: h.GatewayID}
-	h.log.Warn("anomaly detected", zap.String("rule", d.rule), zap.String("principal_kind", p.kind),
-		zap.String("principal_id", p.id), zap.Any("details", d.details), zap.String("event_id", ev.EventID),
+	ev := &Event{EventID: newEventID(), DetectedAt: at.UTC(), Rule: d.rule, PrincipalKind: string(p.Kind),
+		PrincipalID: p.ID, Details: d.details, GatewayID: h.GatewayID}
+	h.log.Warn("anomaly detected", zap.String("rule", d.rule), zap.String("principal_kind", string(p.Kind)),
+		zap.String("principal_id", p.ID), zap.Any("details", d.details), zap.String("event_id", ev.EventID),
 		zap.String("request_id", r.Header.Get(hub.RequestIDHeader)))
 	for _, s := range h.sinks {
 		s.enqueue(ev)

@@ -201,7 +201,7 @@ func TestPrincipalPrecedence(t *testing.T) {
 		kind, pk string
 	}{
 		{&hub.Identity{Subject: "7", Method: "api_key", KeyID: "abc", ClientID: "x"}, "api_key", "k:abc"},
-		{&hub.Identity{Subject: "7", Method: "oauth2", ClientID: "cli"}, "oauth_client", "c:cli"},
+		{&hub.Identity{Subject: "7", Method: "oauth2", ClientID: "cli"}, "oauth_client", "c:cli:u:7"},
 		{&hub.Identity{Subject: "7", Method: "jwt"}, "user", "u:7"},
 		{&hub.Identity{Method: "anonymous"}, "ip", "ip:10.0.0.1"},
 		{nil, "ip", "ip:10.0.0.1"},
@@ -216,9 +216,9 @@ func TestPrincipalPrecedence(t *testing.T) {
 		if len(evs) != 1 || evs[0].PrincipalKind != tt.kind {
 			t.Fatalf("%+v: events %+v, want one of kind %s", tt.id, evs, tt.kind)
 		}
-		p := principalOf(requestWith(tt.id))
-		if p.key != tt.pk && !(tt.pk == "k:h" && len(p.key) == 2+1+32) {
-			t.Errorf("%+v: key %q, want %q", tt.id, p.key, tt.pk)
+		p := hub.PrincipalOf(requestWith(tt.id), 0)
+		if p.Key != tt.pk && !(tt.pk == "k:h" && len(p.Key) == 2+1+32) {
+			t.Errorf("%+v: key %q, want %q", tt.id, p.Key, tt.pk)
 		}
 	}
 }

@@ -72,6 +72,7 @@ type Handler struct {
 	poolKey  string
 	pool     *pool
 	store    hub.Store
+	ipv6Bits int // IPv6 grouping of anonymous principals (hub app's ipv6_prefix)
 	sinks    []*sink
 	blocking bool
 	seed     maphash.Seed
@@ -176,6 +177,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	app := appIface.(*hub.App)
 	h.store = app.Store()
+	h.ipv6Bits = app.IPv6PrefixBits()
 	v, _, err := statePool.LoadOrNew(h.poolKey, func() (caddy.Destructor, error) {
 		return &pool{keyed: newPrincipals(h.MaxPrincipals), anonymous: newPrincipals(h.MaxPrincipals)}, nil
 	})
@@ -309,9 +311,9 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP refuses blocked principals, then observes the outcome of the
 // rest of the chain.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	p := principalOf(r)
+	p := hub.PrincipalOf(r, h.ipv6Bits)
 	table := h.pool.keyed
-	if p.kind == kindIP {
+	if p.Kind == hub.PrincipalIP {
 		table = h.pool.anonymous
 	}
 	if h.blocking {
@@ -329,7 +331,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		o.path = maphash.String(h.seed, r.URL.Path)
 	}
 	var ds []detection
-	table.with(p.key, func(st *state) { ds = st.observe(h.th, o) })
+	table.with(p.Key, func(st *state) { ds = st.observe(h.th, o) })
 	for _, d := range ds {
 		h.detected(r, table, p, d, o.at)
 	}

@@ -2,12 +2,14 @@ package hubauth
 
 import (
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/hubchantier/hubgate/internal/pathpattern"
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 func init() {
@@ -31,10 +33,19 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    authenticated <methods|*> <path>           # any valid credential
 //	    resource_prefix <prefix>... | off          # default /api/v1/ /api/v2/
 //	    realm <realm>
+//	    failed_auth <N>/<unit> [<N>/<unit>...] | off   # default 20/minute
 //	}
 //
 // <methods> is one method or a comma list (GET,HEAD); GET also matches HEAD.
 // <path> is a pattern: /api/v1/chantiers/{id}, /oauth/*.
+//
+// failed_auth limits failed authentications (unknown, expired, revoked or
+// malformed credentials) per client network: the IPv4 address, or the
+// IPv6 prefix of the hub app's ipv6_prefix (default /64). Once a network
+// is over the limit, every credential it sends, valid or not, is refused
+// with 429 and Retry-After until a unit comes back, without asking the
+// upstream; below the limit nothing changes. <unit> is second, minute,
+// hour or day; several rates (one per unit) all apply.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
@@ -71,6 +82,29 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 			h.ResourcePrefixes = append(h.ResourcePrefixes, args...)
+		case "failed_auth":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			if args[0] == "off" && len(args) > 1 {
+				return d.Errf("failed_auth off takes no other argument, got %q", args[1])
+			}
+			seen := map[time.Duration]bool{}
+			for _, a := range args {
+				if a == "off" {
+					continue
+				}
+				r, err := hub.ParseRate(a)
+				if err != nil {
+					return d.Errf("failed_auth: %v", err)
+				}
+				if seen[r.Period] {
+					return d.Errf("failed_auth %q: two rates per %s", a, r.Period)
+				}
+				seen[r.Period] = true
+			}
+			h.FailedAuth = args
 		case "realm":
 			if !d.NextArg() {
 				return d.ArgErr()

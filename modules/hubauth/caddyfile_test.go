@@ -47,6 +47,8 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			}`,
 		},
 		{"resource_prefix off", "hub_auth {\n resource_prefix off\n}", `{"resource_prefixes": ["off"]}`},
+		{"failed_auth", "hub_auth {\n failed_auth 20/minute 100/hour\n}", `{"failed_auth": ["20/minute", "100/hour"]}`},
+		{"failed_auth off", "hub_auth {\n failed_auth off\n}", `{"failed_auth": ["off"]}`},
 		{"root pattern", "hub_auth {\n public GET /\n}", `{"rules": [{"methods": ["GET"], "path": "/", "public": true}]}`},
 	}
 	for _, tt := range tests {
@@ -87,6 +89,10 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"bad second scope", "hub_auth {\n require GET /x read a;b\n}", []string{"require", `invalid scope "a;b"`}},
 		{"resource_prefix without value", "hub_auth {\n resource_prefix\n}", []string{"wrong argument count"}},
 		{"relative resource_prefix", "hub_auth {\n resource_prefix api/v1/\n}", []string{`resource_prefix "api/v1/" must start with / (or be a lone off)`}},
+		{"failed_auth without value", "hub_auth {\n failed_auth\n}", []string{"wrong argument count"}},
+		{"failed_auth bad rate", "hub_auth {\n failed_auth 20/fortnight\n}", []string{"failed_auth", `"fortnight"`}},
+		{"failed_auth off plus", "hub_auth {\n failed_auth off 5/minute\n}", []string{`"5/minute"`}},
+		{"failed_auth same unit", "hub_auth {\n failed_auth 5/minute 9/minute\n}", []string{`"9/minute"`, "two rates"}},
 		{"realm without value", "hub_auth {\n realm\n}", []string{"wrong argument count"}},
 	}
 	for _, tt := range tests {

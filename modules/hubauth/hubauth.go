@@ -44,6 +44,14 @@ type Handler struct {
 	ResourcePrefixes []string `json:"resource_prefixes,omitempty"`
 	// Realm is the realm of WWW-Authenticate challenges. Default "hubgate".
 	Realm string `json:"realm,omitempty"`
+	// FailedAuth limits failed authentications (unknown, expired, revoked
+	// or malformed keys and tokens) per client network (IPv4 address, IPv6
+	// prefix of the hub app's ipv6_prefix bits): "N/unit" rates, counted
+	// in the shared store. Past the limit, every credential from that
+	// network is refused with 429 and Retry-After, before it costs an
+	// introspection, until a unit comes back. Default ["20/minute"];
+	// ["off"] disables it.
+	FailedAuth []string `json:"failed_auth,omitempty"`
 
 	app      *hub.App
 	resolver credentialResolver
@@ -51,6 +59,8 @@ type Handler struct {
 	log      *zap.Logger
 	now      func() time.Time
 	metrics  *hub.Metrics
+	failures *failures // nil: failed authentications are not limited
+	ipv6Bits int       // IPv6 grouping of client networks
 }
 
 // credentialResolver is what the handler needs from the hub app's resolver;
@@ -94,6 +104,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.app = appIface.(*hub.App)
 	h.resolver = resolverAdapter{h.app.Resolver()}
 	h.secret = h.app.SharedSecret()
+	h.ipv6Bits = h.app.IPv6PrefixBits()
+	lim, _ := h.app.Store().(hub.Limiter)
+	if err := h.compileFailures(lim); err != nil {
+		return fmt.Errorf("hub_auth: %w (with the %s store)", err, h.app.Store().Kind())
+	}
 	return nil
 }
 
@@ -132,6 +147,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if cred == "" {
 		return h.reject(w, r, errNoCredentials)
 	}
+	var network string
+	if h.failures != nil {
+		network = hub.ClientNetwork(r, h.ipv6Bits)
+		if err := h.failures.check(network, h.now()); err != nil {
+			return h.reject(w, r, err)
+		}
+	}
 	var ident *hub.Identity
 	var err error
 	if kind == kindAPIKey {
@@ -140,6 +162,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		ident, err = h.resolver.JWTFor(r, cred)
 	}
 	if err != nil {
+		if h.failures != nil && countsAsFailure(r, err) {
+			if terr := h.failures.record(r.Context(), network, h.now()); terr != nil {
+				return h.reject(w, r, terr)
+			}
+		}
 		return h.reject(w, r, err)
 	}
 	if len(ident.IPAllow) > 0 {

@@ -238,7 +238,7 @@ func TestRejections(t *testing.T) {
 		{
 			name: "resolver unavailable", method: "GET", path: "/api/v1/chantiers",
 			hdr: header("Authorization", "Bearer "+testKey), resErr: fmt.Errorf("introspect: %w", hub.ErrUnavailable), wantCalls: 1,
-			wantStatus: 503, wantType: "auth-unavailable", wantRetry: "5",
+			wantStatus: 503, wantType: "upstream-unavailable", wantRetry: "5",
 		},
 		{
 			name: "read scope missing", method: "GET", path: "/api/v1/chantiers",

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -19,6 +21,10 @@ var (
 	errBadPath        = errors.New("non-canonical request path")
 )
 
+// UnavailableRetryAfter is the Retry-After, in seconds, of the 503 answered
+// when credentials cannot be verified because the upstream is unreachable.
+const UnavailableRetryAfter = 5
+
 // scopeError is a missing scope; need lists the scopes that would do.
 type scopeError struct{ need []string }
 
@@ -29,6 +35,7 @@ func (e *scopeError) Error() string { return "insufficient scope" }
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, err error) error {
 	var p *problem.Problem
 	var scopeErr *scopeError
+	var throttled *errThrottled
 	challenge := fmt.Sprintf(`Bearer realm=%q`, h.Realm)
 	reason := "invalid"
 	switch {
@@ -46,11 +53,22 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, err error) erro
 		challenge = ""
 		p = problem.New(http.StatusBadRequest, "invalid-path", "Invalid request path",
 			"the path must not contain empty, '.' or '..' segments")
+	case errors.As(err, &throttled):
+		reason = "throttled"
+		challenge = ""
+		secs := max(int64((throttled.retry+time.Second-1)/time.Second), 1)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		p = problem.New(http.StatusTooManyRequests, "auth-rate-limited", "Too many failed authentications",
+			fmt.Sprintf("too many failed authentications from your network; retry in %d s", secs)).
+			With("retry_after", secs)
 	case errors.Is(err, hub.ErrUnavailable):
+		// The one problem type of every 503 the gateway makes because the
+		// upstream cannot be reached (docs/circuit-breaker.md).
 		reason = "unavailable"
-		w.Header().Set("Retry-After", "5")
-		p = problem.New(http.StatusServiceUnavailable, "auth-unavailable", "Authentication unavailable",
-			"credentials cannot be verified right now; retry later")
+		w.Header().Set("Retry-After", strconv.Itoa(UnavailableRetryAfter))
+		p = problem.New(http.StatusServiceUnavailable, "upstream-unavailable", "Upstream unavailable",
+			"credentials cannot be verified right now; retry later").
+			With("retry_after", UnavailableRetryAfter)
 	case errors.As(err, &scopeErr):
 		reason = "insufficient_scope"
 		challenge += fmt.Sprintf(`, error="insufficient_scope", scope=%q`, strings.Join(scopeErr.need, " "))
@@ -87,6 +105,6 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, err error) erro
 		zap.String("method", r.Method),
 		zap.String("path", r.URL.Path),
 		zap.String("request_id", r.Header.Get(hub.RequestIDHeader)))
-	problem.Write(w, r, p)
+	hub.WriteProblem(w, r, p)
 	return nil
 }

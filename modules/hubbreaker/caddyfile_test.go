@@ -217,6 +217,10 @@ func TestBreakerErrorDirective(t *testing.T) {
 		{"handle_errors {\n\thub_breaker_error\n\trespond 500\n}", "", ""},
 		{"handle_errors {\n\thub_breaker_error a b\n}", "", "wrong argument count"},
 		{"handle_errors {\n\thub_breaker_error \"a b\"\n}", "", "bad breaker name"},
+		{"handle_errors {\n\thub_breaker_error api {\n\t\tretry_after 30s\n\t\tall_errors\n\t}\n}", "api", ""},
+		{"handle_errors {\n\thub_breaker_error {\n\t\tretry_after soon\n\t}\n}", "", `"soon"`},
+		{"handle_errors {\n\thub_breaker_error {\n\t\tall_errors yes\n\t}\n}", "", "wrong argument count"},
+		{"handle_errors {\n\thub_breaker_error {\n\t\tevery 5s\n\t}\n}", "", `"every"`},
 	}
 	for _, tt := range tests {
 		cfg, err := adapt(t, tt.site)
@@ -235,6 +239,9 @@ func TestBreakerErrorDirective(t *testing.T) {
 		}
 		if got, _ := h["breaker"].(string); got != tt.want {
 			t.Fatalf("%q: breaker %q, want %q", tt.site, got, tt.want)
+		}
+		if strings.Contains(tt.site, "retry_after 30s") && (h["retry_after"] != float64(30e9) || h["all_errors"] != true) {
+			t.Fatalf("%q: options not adapted: %v", tt.site, h)
 		}
 	}
 }

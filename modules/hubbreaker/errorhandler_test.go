@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -27,24 +28,39 @@ func TestErrorHandler(t *testing.T) {
 	tests := []struct {
 		name       string
 		breaker    string
+		all        bool
+		path       string
 		err        error
 		wantStatus int // 0: passed on to next
 		wantRetry  string
+		wantType   string
 	}{
-		{"open breaker, 503", "t-open", caddyhttp.Error(503, errors.New("no upstreams available")), 503, "3599"},
-		{"open breaker, 502 (an earlier request)", "t-open", caddyhttp.Error(502, errors.New("dial")), 0, ""},
-		{"open breaker, plain error", "t-open", errors.New("boom"), 0, ""},
-		{"closed breaker, 503 (passive health)", "t-closed", caddyhttp.Error(503, errors.New("no upstreams available")), 0, ""},
-		{"unknown breaker", "nope", caddyhttp.Error(503, errors.New("no upstreams available")), 0, ""},
+		{name: "open breaker, 503", breaker: "t-open", err: caddyhttp.Error(503, errors.New("no upstreams available")),
+			wantStatus: 503, wantRetry: "3599", wantType: "upstream-unavailable"},
+		{name: "open breaker, 502 (an earlier request)", breaker: "t-open", err: caddyhttp.Error(502, errors.New("dial"))},
+		{name: "open breaker, plain error", breaker: "t-open", err: errors.New("boom")},
+		// Issue 10: the passive health checks' 503 carries Retry-After
+		// and the same problem type as the breaker's.
+		{name: "closed breaker, 503 (passive health)", breaker: "t-closed", err: caddyhttp.Error(503, errors.New("no upstreams available")),
+			wantStatus: 503, wantRetry: "10", wantType: "upstream-unavailable"},
+		{name: "unknown breaker", breaker: "nope", err: caddyhttp.Error(503, errors.New("no upstreams available")),
+			wantStatus: 503, wantRetry: "10", wantType: "upstream-unavailable"},
+		{name: "all_errors, 502", breaker: "t-closed", all: true, err: caddyhttp.Error(502, errors.New("dial")),
+			wantStatus: 502, wantType: "gateway-error"},
+		{name: "all_errors, plain error", breaker: "t-closed", all: true, err: errors.New("boom"),
+			wantStatus: 500, wantType: "gateway-error"},
+		{name: "all_errors, no error", breaker: "t-closed", all: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &ErrorHandler{Breaker: tt.breaker}
+			h := &ErrorHandler{Breaker: tt.breaker, AllErrors: tt.all}
 			if err := h.Provision(caddy.Context{}); err != nil {
 				t.Fatal(err)
 			}
 			r := httptest.NewRequest("GET", "/api/v1/chantiers", nil)
-			r = r.WithContext(context.WithValue(r.Context(), caddyhttp.ErrorCtxKey, tt.err))
+			if tt.err != nil {
+				r = r.WithContext(context.WithValue(r.Context(), caddyhttp.ErrorCtxKey, tt.err))
+			}
 			w := httptest.NewRecorder()
 			nextCalled := false
 			next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { nextCalled = true; return nil })
@@ -65,11 +81,46 @@ func TestErrorHandler(t *testing.T) {
 			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
 				t.Fatal(err)
 			}
-			if body["type"] != "urn:hubchantier:problem:upstream-unavailable" || body["status"] != float64(503) || body["retry_after"] != float64(3599) {
+			if body["type"] != "urn:hubchantier:problem:"+tt.wantType || body["status"] != float64(tt.wantStatus) {
 				t.Fatalf("body %s", w.Body.Bytes())
+			}
+			if tt.wantRetry != "" && body["retry_after"] != mustFloat(tt.wantRetry) {
+				t.Fatalf("retry_after member: %s", w.Body.Bytes())
 			}
 		})
 	}
+}
+
+// On the OAuth endpoints the gateway's errors are RFC 6749 §5.2 errors.
+func TestErrorHandlerOAuthEndpoint(t *testing.T) {
+	h := &ErrorHandler{Breaker: "nope", AllErrors: true}
+	if err := h.Provision(caddy.Context{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		status int
+		code   string
+	}{{503, "temporarily_unavailable"}, {413, "invalid_request"}, {502, "server_error"}} {
+		r := httptest.NewRequest("POST", "/oauth/token", nil)
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.ErrorCtxKey, caddyhttp.Error(tt.status, errors.New("x"))))
+		w := httptest.NewRecorder()
+		if err := h.ServeHTTP(w, r, nil); err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]string
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != tt.status || body["error"] != tt.code ||
+			w.Header().Get("Content-Type") != "application/json;charset=UTF-8" {
+			t.Fatalf("%d: %d %q %s", tt.status, w.Code, w.Header().Get("Content-Type"), w.Body)
+		}
+	}
+}
+
+func mustFloat(s string) float64 {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		panic(err)
+	}
+	return f
 }
 
 func TestPoolKeepsStateAcrossReload(t *testing.T) {

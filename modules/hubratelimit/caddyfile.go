@@ -26,18 +26,33 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 //	hub_rate_limit {
 //	    default <N>/<unit> [burst <N>/<unit>...] | off
-//	    rule <name> <methods|*> <path> <N>/<unit> [per ip|principal] [burst <N>/<unit>...]
+//	    per_user <N>/<unit> [burst <N>/<unit>...] | off
+//	    per_client <N>/<unit> [burst <N>/<unit>...] | off
+//	    rule <name> <methods|*> <path> [<methods|*> <path>...] <N>/<unit> [per ip|principal|user|client] [burst <N>/<unit>...]
 //	    fail_open | fail_closed
 //	    warn_interval <duration>
 //	    retry_interval <duration>
 //	}
 //
 // <unit> is second, minute, hour or day. default (1000/hour) counts every
-// request per principal (API key, user, OAuth client; client IP when
-// anonymous); a key's own rate_limit replaces it. Every matching rule
-// counts too; the strictest window decides. <methods> is one method or a
-// comma list (GET,HEAD); GET also matches HEAD. <path> is a pattern:
-// /api/v1/chantiers/{id}, /oauth/*.
+// request per principal (hub.PrincipalOf: the API key; the OAuth2 client
+// and user together; the user; the client network when anonymous); a
+// key's own rate_limit replaces it. per_user (off by default) is a quota
+// of each user across all of the user's keys and tokens; per_client (off
+// by default) an aggregate of all users of an OAuth2 client. Every
+// matching rule counts too; the strictest window decides.
+//
+// A rule names one or more endpoints, each <methods> <path>, and all of
+// them share the rule's buckets:
+//
+//	rule login POST /api/auth/login POST /oauth/login 5/minute per ip
+//
+// gives a client network five password attempts a minute in all, whichever
+// endpoint they go to. <methods> is one method or a comma list (GET,HEAD);
+// GET also matches HEAD. <path> is a pattern: /api/v1/chantiers/{id},
+// /oauth/*. per ip counts by client network (IPv6 by the hub app's
+// ipv6_prefix, default /64); per user and per client skip requests that
+// have no user or no OAuth2 client.
 //
 // Values are checked here, so a bad unit, limit, method or pattern is
 // refused when the Caddyfile is adapted, with the offending token named.
@@ -68,6 +83,28 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("default: %v", err)
 			}
 			h.Default = rates
+		case "per_user", "per_client":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			var rates []string
+			if args[0] != "off" {
+				var err error
+				if rates, err = parseRates(d, args[0], args[1:]); err != nil {
+					return err
+				}
+				if _, err := newPolicy(opt, rates); err != nil {
+					return d.Errf("%s: %v", opt, err)
+				}
+			} else if len(args) > 1 {
+				return d.Errf("%s off takes no other argument, got %q", opt, args[1])
+			}
+			if opt == "per_user" {
+				h.PerUser = rates
+			} else {
+				h.PerClient = rates
+			}
 		case "rule":
 			rule, err := parseRule(d)
 			if err != nil {
@@ -107,26 +144,49 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// parseRule reads: <name> <methods|*> <path> <rate> [per ip|principal] [burst <rate>...]
+// parseRule reads: <name> <methods|*> <path> [<methods|*> <path>...] <rate>
+// [per ip|principal|user|client] [burst <rate>...]. One endpoint fills
+// Methods and Path; several fill Endpoints.
 func parseRule(d *caddyfile.Dispenser) (*Rule, error) {
+	const usage = "rule: want <name> <methods|*> <path> [<methods|*> <path>...] <N>/<unit> [per ip|principal|user|client] [burst <N>/<unit>...]"
 	args := d.RemainingArgs()
 	if len(args) < 4 {
-		return nil, d.Errf("rule: want <name> <methods|*> <path> <N>/<unit> [per ip|principal] [burst <N>/<unit>...], got %d arguments", len(args))
+		return nil, d.Errf("%s, got %d arguments", usage, len(args))
 	}
-	rule := &Rule{Name: args[0], Path: args[2]}
-	if args[1] != "*" {
-		rule.Methods = strings.Split(args[1], ",")
+	rule := &Rule{Name: args[0]}
+	// Endpoints are pairs: the first always, then every pair whose second
+	// member is a path ("/…"); the first token after them is the rate.
+	i := 1
+	var eps []Endpoint
+	for i+1 < len(args) && (i == 1 || strings.HasPrefix(args[i+1], "/")) {
+		e := Endpoint{Path: args[i+1]}
+		if args[i] != "*" {
+			e.Methods = strings.Split(args[i], ",")
+		}
+		eps = append(eps, e)
+		i += 2
 	}
-	rest := args[4:]
+	if len(eps) == 0 || i >= len(args) {
+		return nil, d.Errf("%s, got %q", usage, strings.Join(args, " "))
+	}
+	if len(eps) == 1 {
+		rule.Methods, rule.Path = eps[0].Methods, eps[0].Path
+	} else {
+		rule.Endpoints = eps
+	}
+	rate := args[i]
+	rest := args[i+1:]
 	var extra []string
 	for len(rest) > 0 {
 		switch rest[0] {
 		case "per":
 			if len(rest) < 2 {
-				return nil, d.Errf("rule %s: per needs ip or principal", rule.Name)
+				return nil, d.Errf("rule %s: per needs ip, principal, user or client", rule.Name)
 			}
-			if rest[1] != PerIP && rest[1] != PerPrincipal {
-				return nil, d.Errf("rule %s: per %q: want ip or principal", rule.Name, rest[1])
+			switch rest[1] {
+			case PerIP, PerPrincipal, PerUser, PerClient:
+			default:
+				return nil, d.Errf("rule %s: per %q: want ip, principal, user or client", rule.Name, rest[1])
 			}
 			rule.Per = rest[1]
 			rest = rest[2:]
@@ -144,7 +204,7 @@ func parseRule(d *caddyfile.Dispenser) (*Rule, error) {
 			return nil, d.Errf("rule %s: unexpected %q (want per or burst)", rule.Name, rest[0])
 		}
 	}
-	rule.Rates = append([]string{args[3]}, extra...)
+	rule.Rates = append([]string{rate}, extra...)
 	if err := rule.compile(); err != nil {
 		return nil, d.Errf("rule %s: %v", rule.Name, err)
 	}

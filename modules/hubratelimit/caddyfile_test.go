@@ -33,6 +33,17 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			`{"name":"chantiers-create","methods":["POST","PUT"],"path":"/api/v1/chantiers","rates":["100/day","10/minute","1/second"],"per":"principal"},` +
 			`{"name":"any","path":"/oauth/*","rates":["30/minute","5/second"],"per":"ip"}],` +
 			`"fail_closed":true,"warn_interval":30000000000,"retry_interval":2000000000}`},
+		{"shared endpoints, per user and client quotas", `hub_rate_limit {
+			per_user 5000/hour burst 50/second
+			per_client 20000/hour
+			rule login POST /api/auth/login POST /oauth/login 5/minute per ip
+			rule exports GET /api/v1/stats * /api/v1/planning 10/minute per user
+		}`, `{"per_user":["5000/hour","50/second"],"per_client":["20000/hour"],"rules":[` +
+			`{"name":"login","endpoints":[{"methods":["POST"],"path":"/api/auth/login"},{"methods":["POST"],"path":"/oauth/login"}],"rates":["5/minute"],"per":"ip"},` +
+			`{"name":"exports","endpoints":[{"methods":["GET"],"path":"/api/v1/stats"},{"path":"/api/v1/planning"}],"rates":["10/minute"],"per":"user"}]}`},
+		{"per_user off", `hub_rate_limit {
+			per_user off
+		}`, `{}`},
 		{"fail_open after fail_closed", `hub_rate_limit {
 			fail_closed
 			fail_open
@@ -71,7 +82,13 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"lowercase method", `rule a get /x 5/minute`, `"get"`},
 		{"bad pattern", `rule a GET api/x 5/minute`, `"api/x"`},
 		{"bad pattern segment", `rule a GET /a//b 5/minute`, `/a//b`},
-		{"bad per", `rule a GET /x 5/minute per user`, `"user"`},
+		{"bad per", `rule a GET /x 5/minute per team`, `"team"`},
+		{"endpoint without rate", `rule a GET /x POST /y`, `rule`},
+		{"bad second endpoint", `rule a GET /x POTS /y 5/minute`, `"POTS"`},
+		{"reserved per-user", `rule per-user GET /x 5/minute`, `"per-user"`},
+		{"per_user junk", `per_user 5/hour 3/minute`, `"3/minute"`},
+		{"per_client off plus", `per_client off 5/hour`, `"5/hour"`},
+		{"per_user bad rate", `per_user many`, `"many"`},
 		{"per without value", `rule a GET /x 5/minute per`, `per`},
 		{"burst without rate", `rule a GET /x 5/minute burst`, `burst`},
 		{"bad burst", `rule a GET /x 5/minute burst 3/eon`, `"eon"`},

@@ -1,6 +1,7 @@
 // Package hubratelimit is the hub_rate_limit HTTP handler: exact rate limits
-// per principal (API key, user, OAuth client; client IP when anonymous) and
-// per endpoint, shared by every gateway instance through the hub store
+// per principal (hub.PrincipalOf: API key; OAuth2 client and user; user;
+// client network when anonymous), per user across all of a user's keys and
+// tokens, per OAuth2 client, and per endpoint, shared by every gateway instance through the hub store
 // (one atomic Redis script per decision), with the RateLimit-Policy and
 // RateLimit fields of draft-ietf-httpapi-ratelimit-headers, the classic
 // X-RateLimit-* fields, and Retry-After on 429.
@@ -40,6 +41,18 @@ type Handler struct {
 	// Default ["1000/hour"]; ["off"] disables it. An API key's own
 	// rate_limit (set by an admin upstream) replaces it for that key.
 	Default []string `json:"default,omitempty"`
+	// PerUser is an optional quota of each user across all of the user's
+	// API keys, login tokens and OAuth2 tokens, so that a user with ten
+	// keys cannot take ten times the default: "N/unit" rates, the first
+	// the main quota and the others bursts. Default none. It applies on
+	// top of the default (and of a key's own rate_limit); anonymous
+	// requests are not counted.
+	PerUser []string `json:"per_user,omitempty"`
+	// PerClient is an optional aggregate quota of each OAuth2 client
+	// across all of its users (each user of a client otherwise has a
+	// default bucket of their own). Default none; requests without an
+	// OAuth2 token are not counted.
+	PerClient []string `json:"per_client,omitempty"`
 	// Rules are per-endpoint limits; every matching rule applies.
 	Rules []*Rule `json:"rules,omitempty"`
 	// FailClosed refuses requests with 503 while the shared store (Redis)
@@ -55,6 +68,9 @@ type Handler struct {
 	RetryInterval caddy.Duration `json:"retry_interval,omitempty"`
 
 	defaultPolicy *policy
+	userPolicy    *policy
+	clientPolicy  *policy
+	ipv6Bits      int // IPv6 grouping of per-IP counts (hub app's ipv6_prefix)
 	guard         *guard
 	now           func() time.Time
 	log           *zap.Logger
@@ -85,7 +101,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("hub_rate_limit needs the hub app: %w", err)
 	}
-	store := appIface.(*hub.App).Store()
+	app := appIface.(*hub.App)
+	h.ipv6Bits = app.IPv6PrefixBits()
+	store := app.Store()
 	lim, ok := store.(hub.Limiter)
 	if !ok {
 		return fmt.Errorf("hub_rate_limit: the %s store cannot rate limit", store.Kind())
@@ -119,6 +137,13 @@ func (h *Handler) compile() error {
 		}
 		h.defaultPolicy = &p
 	}
+	var err error
+	if h.userPolicy, err = optionalPolicy(PerUserPolicyName, h.PerUser); err != nil {
+		return fmt.Errorf("per_user: %w", err)
+	}
+	if h.clientPolicy, err = optionalPolicy(PerClientPolicyName, h.PerClient); err != nil {
+		return fmt.Errorf("per_client: %w", err)
+	}
 	names := map[string]bool{}
 	for i, r := range h.Rules {
 		if err := r.compile(); err != nil {
@@ -130,6 +155,18 @@ func (h *Handler) compile() error {
 		names[r.Name] = true
 	}
 	return nil
+}
+
+// optionalPolicy compiles a policy that is off when it has no rates.
+func optionalPolicy(name string, rates []string) (*policy, error) {
+	if len(rates) == 0 {
+		return nil, nil
+	}
+	p, err := newPolicy(name, rates)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
 }
 
 // setLimiter wires the shared limiter behind the fail-open/closed guard.
@@ -148,8 +185,8 @@ func (h *Handler) setLimiter(lim hub.Limiter) {
 
 // Validate checks the configuration (compile already refused bad values).
 func (h *Handler) Validate() error {
-	if h.defaultPolicy == nil && len(h.Rules) == 0 {
-		return errors.New("hub_rate_limit: default is off and there are no rules: nothing to limit")
+	if h.defaultPolicy == nil && h.userPolicy == nil && h.clientPolicy == nil && len(h.Rules) == 0 {
+		return errors.New("hub_rate_limit: default is off and there are no rules nor per_user/per_client quotas: nothing to limit")
 	}
 	return nil
 }
@@ -187,26 +224,35 @@ type applied struct {
 	store hub.Window
 }
 
-// windows lists the windows of the default policy (or the key's own rate)
-// and of every matching rule, with their partitions.
+// windows lists the windows of the default policy (or the key's own rate),
+// of the per_user and per_client quotas and of every matching rule, with
+// their partitions. Who counts as one caller is hub.PrincipalOf's rule,
+// shared with hub_anomaly.
 func (h *Handler) windows(r *http.Request) []applied {
 	id, _ := caddyhttp.GetVar(r.Context(), hub.IdentityVar).(*hub.Identity)
-	principal := principalPartition(id)
-	var ip string
-	ipPartition := func() string {
-		if ip == "" {
-			ip = "ip:" + hub.ClientIP(r)
+	var principal, network string
+	partition := func(per string) string {
+		switch per {
+		case PerIP:
+			if network == "" {
+				network = "ip:" + hub.SafeKeyPart(hub.ClientNetwork(r, h.ipv6Bits))
+			}
+			return network
+		case PerUser:
+			return id.UserKey()
+		case PerClient:
+			return id.ClientKey()
 		}
-		return ip
-	}
-	forPrincipal := func() string {
-		if principal != "" {
-			return principal
+		if principal == "" {
+			principal = hub.PrincipalOf(r, h.ipv6Bits).Key
 		}
-		return ipPartition()
+		return principal
 	}
 	var out []applied
 	add := func(partition string, ws []window) {
+		if partition == "" {
+			return // a per user/client count for a request without one
+		}
 		for _, w := range ws {
 			out = append(out, applied{window: w, store: hub.Window{Key: storeKey(partition, w), Limit: w.rate.Limit, Period: w.rate.Period}})
 		}
@@ -220,16 +266,17 @@ func (h *Handler) windows(r *http.Request) []applied {
 				h.log.Debug("ignoring the key's unreadable rate_limit", zap.String("key_id", id.KeyID), zap.Error(err))
 			}
 		}
-		add(forPrincipal(), ws)
+		add(partition(PerPrincipal), ws)
+	}
+	if h.userPolicy != nil {
+		add(partition(PerUser), h.userPolicy.windows)
+	}
+	if h.clientPolicy != nil {
+		add(partition(PerClient), h.clientPolicy.windows)
 	}
 	for _, rule := range h.Rules {
-		if !rule.matches(r.Method, r.URL.Path) {
-			continue
-		}
-		if rule.Per == PerIP {
-			add(ipPartition(), rule.policy.windows)
-		} else {
-			add(forPrincipal(), rule.policy.windows)
+		if rule.matches(r.Method, r.URL.Path) {
+			add(partition(rule.Per), rule.policy.windows)
 		}
 	}
 	return out

@@ -301,38 +301,16 @@ func TestRuleMatching(t *testing.T) {
 	}
 }
 
-func TestPrincipalPartition(t *testing.T) {
-	tests := []struct {
-		id   *hub.Identity
-		want string
-	}{
-		{nil, ""},
-		{anonymous, ""},
-		{&hub.Identity{Subject: "7", Method: "api_key", KeyID: "abc"}, "k:abc"},
-		{&hub.Identity{Subject: "7", Method: "oauth2", ClientID: "erp"}, "c:erp"},
-		{&hub.Identity{Subject: "7", Method: "jwt"}, "u:7"},
-		{&hub.Identity{Subject: "7", Method: "api_key", KeyID: "a{b}"}, "k:" + safe("a{b}")},
-	}
-	for _, tt := range tests {
-		if got := principalPartition(tt.id); got != tt.want {
-			t.Errorf("principalPartition(%+v) = %q, want %q", tt.id, got, tt.want)
-		}
-	}
-	if s := safe("a{b}"); s == "a{b}" || len(s) != 33 {
-		t.Errorf("safe kept braces: %q", s)
-	}
-}
-
 func TestParseRate(t *testing.T) {
 	tests := []struct {
 		in      string
 		want    Rate
 		wantErr bool
 	}{
-		{"100/hour", Rate{100, time.Hour}, false},
-		{"5/minute", Rate{5, time.Minute}, false},
-		{"1/day", Rate{1, 24 * time.Hour}, false},
-		{"1000000/second", Rate{1000000, time.Second}, false},
+		{"100/hour", Rate{Limit: 100, Period: time.Hour}, false},
+		{"5/minute", Rate{Limit: 5, Period: time.Minute}, false},
+		{"1/day", Rate{Limit: 1, Period: 24 * time.Hour}, false},
+		{"1000000/second", Rate{Limit: 1000000, Period: time.Second}, false},
 		{"1000001/second", Rate{}, true},
 		{"0/hour", Rate{}, true},
 		{"-1/hour", Rate{}, true},
@@ -382,7 +360,7 @@ func TestCompileErrors(t *testing.T) {
 		{"bad method", Handler{Rules: []*Rule{{Name: "a", Methods: []string{"get"}, Path: "/x", Rates: []string{"1/hour"}}}}},
 		{"bad path", Handler{Rules: []*Rule{{Name: "a", Path: "x", Rates: []string{"1/hour"}}}}},
 		{"no rates", Handler{Rules: []*Rule{{Name: "a", Path: "/x"}}}},
-		{"bad per", Handler{Rules: []*Rule{{Name: "a", Path: "/x", Rates: []string{"1/hour"}, Per: "user"}}}},
+		{"bad per", Handler{Rules: []*Rule{{Name: "a", Path: "/x", Rates: []string{"1/hour"}, Per: "team"}}}},
 		{"same period twice", Handler{Rules: []*Rule{{Name: "a", Path: "/x", Rates: []string{"1/hour", "2/hour"}}}}},
 		{"bad name", Handler{Rules: []*Rule{{Name: "A b", Path: "/x", Rates: []string{"1/hour"}}}}},
 	}

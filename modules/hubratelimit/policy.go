@@ -1,74 +1,45 @@
 package hubratelimit
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hubchantier/hubgate/internal/pathpattern"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
-// DefaultPolicyName is the name, in RateLimit-Policy and in metrics, of the
-// default per-principal policy.
-const DefaultPolicyName = "per-key"
+// Names, in RateLimit-Policy and in metrics, of the policies that are not
+// rules: the default per-principal policy, the per_user quota across all
+// of a user's keys and tokens, and the per_client aggregate of all users
+// of an OAuth2 client. Rules may not take them.
+const (
+	DefaultPolicyName   = "per-key"
+	PerUserPolicyName   = "per-user"
+	PerClientPolicyName = "per-client"
+)
 
 // Partitions a rule may count by.
 const (
+	// PerPrincipal counts by hub.PrincipalOf: the API key, the (OAuth2
+	// client, user) pair, the user, or the client network when anonymous.
 	PerPrincipal = "principal"
-	PerIP        = "ip"
+	// PerIP counts by client network (hub.ClientNetwork), signed in or not.
+	PerIP = "ip"
+	// PerUser counts by user, across all of the user's keys and tokens;
+	// anonymous requests are not counted.
+	PerUser = "user"
+	// PerClient counts by OAuth2 client, across all of its users; requests
+	// without an OAuth2 token are not counted.
+	PerClient = "client"
 )
 
-// units are the rate units, as the upstream accepts them for a key's own
-// rate_limit (upstream/auth/scopes.go).
-var units = map[string]time.Duration{
-	"second": time.Second,
-	"minute": time.Minute,
-	"hour":   time.Hour,
-	"day":    24 * time.Hour,
-}
+// Rate is a parsed "N/unit" (hub.Rate, shared with hub_auth's failed_auth).
+type Rate = hub.Rate
 
-// Rate is a parsed "N/unit".
-type Rate struct {
-	Limit  int64
-	Period time.Duration
-}
-
-// ParseRate parses "N/unit" with N a positive integer and unit second,
-// minute, hour or day. N may not exceed the period in microseconds (the
-// resolution of the limiter), i.e. a million per second.
-func ParseRate(s string) (Rate, error) {
-	n, unit, ok := strings.Cut(s, "/")
-	if !ok {
-		return Rate{}, fmt.Errorf("rate %q: want N/unit, e.g. 100/hour", s)
-	}
-	period, ok := units[unit]
-	if !ok {
-		return Rate{}, fmt.Errorf("rate %q: unknown unit %q (want second, minute, hour or day)", s, unit)
-	}
-	v, err := strconv.ParseInt(n, 10, 64)
-	if err != nil || v < 1 {
-		return Rate{}, fmt.Errorf("rate %q: the limit must be a positive integer", s)
-	}
-	if v > period.Microseconds() {
-		return Rate{}, fmt.Errorf("rate %q: at most %d per %s", s, period.Microseconds(), unit)
-	}
-	return Rate{Limit: v, Period: period}, nil
-}
-
-// String returns the rate as "N/unit".
-func (r Rate) String() string {
-	for u, d := range units {
-		if d == r.Period {
-			return strconv.FormatInt(r.Limit, 10) + "/" + u
-		}
-	}
-	return strconv.FormatInt(r.Limit, 10) + "/" + r.Period.String()
-}
+// ParseRate parses "N/unit" (see hub.ParseRate).
+func ParseRate(s string) (Rate, error) { return hub.ParseRate(s) }
 
 // knownMethods are the methods a rule may name (RFC 9110 §9 and PATCH).
 var knownMethods = map[string]bool{
@@ -80,28 +51,52 @@ var knownMethods = map[string]bool{
 // and store keys.
 var ruleName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
-// Rule limits the requests that match a method and a path pattern.
+// Rule limits the requests that match one of its endpoints (method and
+// path pattern). All the endpoints of a rule share its buckets: one rule
+// naming every endpoint that checks a password gives an attacker one
+// budget of guesses, not one per endpoint.
 type Rule struct {
 	// Name identifies the rule in RateLimit-Policy, in store keys and in
 	// the api_rate_limit_exceeded_total{rule} metric: lowercase letters,
 	// digits, '.', '_' and '-', at most 64 characters, unique.
 	Name string `json:"name,omitempty"`
-	// Methods the rule applies to; empty means every method. GET also
-	// matches HEAD.
+	// Methods the rule's first endpoint applies to; empty means every
+	// method. GET also matches HEAD.
 	Methods []string `json:"methods,omitempty"`
-	// Path is a pattern (internal/pathpattern): /api/v1/chantiers,
-	// /api/v1/chantiers/{id}, /oauth/*.
+	// Path is the pattern of the rule's first endpoint (internal/pathpattern):
+	// /api/v1/chantiers, /api/v1/chantiers/{id}, /oauth/*. It may be empty
+	// when Endpoints lists them all.
 	Path string `json:"path,omitempty"`
+	// Endpoints are more endpoints counted in the same buckets as
+	// Methods/Path (or all of them when Path is empty).
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
 	// Rates are "N/unit" limits, all enforced at once; the first is the
 	// main quota, the others bursts (e.g. ["100/day", "10/minute"]).
 	Rates []string `json:"rates,omitempty"`
 	// Per is what the rule counts by: "principal" (default: the API key,
-	// user or OAuth client; the client IP when anonymous) or "ip".
+	// the OAuth2 client and user, the user; the client network when
+	// anonymous), "ip" (the client network), "user" (all of a user's keys
+	// and tokens; anonymous requests are not counted) or "client" (all
+	// users of an OAuth2 client; requests without an OAuth2 token are not
+	// counted).
 	Per string `json:"per,omitempty"`
 
+	endpoints []endpoint
+	policy    policy
+}
+
+// Endpoint is one method set and path pattern of a rule.
+type Endpoint struct {
+	// Methods the endpoint is; empty means every method. GET also matches HEAD.
+	Methods []string `json:"methods,omitempty"`
+	// Path is a pattern (internal/pathpattern).
+	Path string `json:"path"`
+}
+
+// endpoint is a compiled Endpoint.
+type endpoint struct {
 	pattern pathpattern.Pattern
-	methods map[string]bool
-	policy  policy
+	methods map[string]bool // nil: every method
 }
 
 // compile checks the rule and prepares matching.
@@ -109,38 +104,61 @@ func (r *Rule) compile() error {
 	if !ruleName.MatchString(r.Name) {
 		return fmt.Errorf("rule name %q: use 1-64 lowercase letters, digits, '.', '_' or '-'", r.Name)
 	}
-	if r.Name == DefaultPolicyName {
-		return fmt.Errorf("rule name %q is reserved for the default policy", r.Name)
+	switch r.Name {
+	case DefaultPolicyName, PerUserPolicyName, PerClientPolicyName:
+		return fmt.Errorf("rule name %q is reserved", r.Name)
 	}
-	p, err := pathpattern.Compile(r.Path)
-	if err != nil {
-		return err
+	all := r.Endpoints
+	if r.Path != "" || len(r.Methods) > 0 || len(all) == 0 {
+		all = append([]Endpoint{{Methods: r.Methods, Path: r.Path}}, all...)
 	}
-	r.pattern = p
-	r.methods = nil
-	for _, m := range r.Methods {
-		if !knownMethods[m] {
-			return fmt.Errorf("method %q is not a known HTTP method (use upper case: GET, POST…)", m)
+	r.endpoints = r.endpoints[:0]
+	for _, e := range all {
+		ce, err := compileEndpoint(e)
+		if err != nil {
+			return err
 		}
-		if r.methods == nil {
-			r.methods = make(map[string]bool)
-		}
-		r.methods[m] = true
-		if m == "GET" {
-			r.methods["HEAD"] = true
-		}
+		r.endpoints = append(r.endpoints, ce)
 	}
 	switch r.Per {
-	case "", PerPrincipal, PerIP:
+	case "", PerPrincipal, PerIP, PerUser, PerClient:
 	default:
-		return fmt.Errorf("per %q: want principal or ip", r.Per)
+		return fmt.Errorf("per %q: want principal, ip, user or client", r.Per)
 	}
+	var err error
 	r.policy, err = newPolicy(r.Name, r.Rates)
 	return err
 }
 
+func compileEndpoint(e Endpoint) (endpoint, error) {
+	p, err := pathpattern.Compile(e.Path)
+	if err != nil {
+		return endpoint{}, err
+	}
+	out := endpoint{pattern: p}
+	for _, m := range e.Methods {
+		if !knownMethods[m] {
+			return endpoint{}, fmt.Errorf("method %q is not a known HTTP method (use upper case: GET, POST…)", m)
+		}
+		if out.methods == nil {
+			out.methods = make(map[string]bool)
+		}
+		out.methods[m] = true
+		if m == "GET" {
+			out.methods["HEAD"] = true
+		}
+	}
+	return out, nil
+}
+
+// matches reports whether the request is one of the rule's endpoints.
 func (r *Rule) matches(method, path string) bool {
-	return (r.methods == nil || r.methods[method]) && r.pattern.Match(path)
+	for _, e := range r.endpoints {
+		if (e.methods == nil || e.methods[method]) && e.pattern.Match(path) {
+			return true
+		}
+	}
+	return false
 }
 
 // policy is a named set of windows (main quota and bursts).
@@ -188,33 +206,6 @@ func newWindow(policyName string, i int, r Rate) window {
 		name += "-burst" + strconv.Itoa(i)
 	}
 	return window{name: name, rule: policyName, rate: r, suffix: ":" + strconv.FormatInt(int64(r.Period/time.Second), 10)}
-}
-
-// principalPartition names who the request counts against: the API key,
-// the OAuth client, the user; "" when anonymous.
-func principalPartition(id *hub.Identity) string {
-	if id == nil {
-		return ""
-	}
-	switch {
-	case id.KeyID != "":
-		return "k:" + safe(id.KeyID)
-	case id.ClientID != "":
-		return "c:" + safe(id.ClientID)
-	case id.Subject != "" && id.Method != "anonymous":
-		return "u:" + safe(id.Subject)
-	}
-	return ""
-}
-
-// safe keeps braces, which delimit Redis Cluster hash tags, out of keys
-// (ids come from the upstream, but a key is no place to trust them).
-func safe(s string) string {
-	if !strings.ContainsAny(s, "{}") && len(s) <= 128 {
-		return s
-	}
-	sum := sha256.Sum256([]byte(s))
-	return "h" + hex.EncodeToString(sum[:16])
 }
 
 // storeKey is the store key of a window for a partition. The partition is

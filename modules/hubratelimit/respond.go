@@ -104,7 +104,7 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, ws []applied, d
 		With("limit", win.rate.Limit).
 		With("window", int64(win.rate.Period/time.Second)).
 		With("retry_after", retry)
-	problem.Write(w, r, p)
+	hub.WriteProblem(w, r, p)
 	return nil
 }
 
@@ -113,7 +113,7 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, ws []applied, d
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request) error {
 	retry := max(ceilSeconds(time.Duration(h.RetryInterval)), 1)
 	w.Header().Set("Retry-After", strconv.FormatInt(retry, 10))
-	problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "rate-limit-unavailable", "Service Unavailable",
+	hub.WriteProblem(w, r, problem.New(http.StatusServiceUnavailable, "rate-limit-unavailable", "Service Unavailable",
 		"rate limits cannot be checked right now; retry later"))
 	return nil
 }

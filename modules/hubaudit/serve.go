@@ -34,7 +34,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			h.metrics.records.WithLabelValues(resultRefused).Inc()
 			h.loud("audit journal full: refusing a sensitive request", r)
 			w.Header().Set("Retry-After", "30")
-			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "audit-unavailable", "Audit trail unavailable",
+			hub.WriteProblem(w, r, problem.New(http.StatusServiceUnavailable, "audit-unavailable", "Audit trail unavailable",
 				"this request cannot be recorded in the audit trail right now; retry later"))
 			return nil
 		}
@@ -210,7 +210,7 @@ func (aw *auditWriter) unavailable() {
 		}
 	}
 	hdr.Set("Retry-After", "30")
-	problem.Write(w, aw.req, problem.New(http.StatusServiceUnavailable, "audit-unavailable", "Audit trail unavailable",
+	hub.WriteProblem(w, aw.req, problem.New(http.StatusServiceUnavailable, "audit-unavailable", "Audit trail unavailable",
 		"this request could not be recorded in the audit trail, so its outcome is not confirmed; retry later"))
 	// Sent now, whole (it has a Content-Length): the inner handler's
 	// later writes fail, and a proxy then aborts the connection.

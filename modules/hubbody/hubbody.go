@@ -186,7 +186,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, reason string) 
 		p = problem.New(http.StatusBadRequest, reason, "Malformed request body",
 			"the request body could not be read (broken chunked encoding, or fewer bytes than announced)")
 	}
-	problem.Write(w, r, p)
+	hub.WriteProblem(w, r, p)
 	return nil
 }
 

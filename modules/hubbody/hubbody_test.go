@@ -122,3 +122,23 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		}
 	}
 }
+
+// On the OAuth token, revoke and introspect endpoints the refusal speaks
+// OAuth (RFC 6749 §5.2), as every gateway-made error there does.
+func TestOAuthEndpointsGetOAuthErrors(t *testing.T) {
+	h := &Handler{MaxSize: 4, ReadTimeout: caddy.Duration(time.Second)}
+	r := httptest.NewRequest("POST", "/oauth/token", strings.NewReader("grant_type=x"))
+	w := httptest.NewRecorder()
+	if err := h.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+		t.Fatal("next ran")
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Error string `json:"error"`
+	}
+	if w.Code != http.StatusRequestEntityTooLarge || json.Unmarshal(w.Body.Bytes(), &body) != nil || body.Error != "invalid_request" {
+		t.Fatalf("answer %d %s, want 413 with an OAuth error", w.Code, w.Body)
+	}
+}

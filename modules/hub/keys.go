@@ -220,12 +220,12 @@ func (r *Resolver) forgetKey(id string, at time.Time) {
 	r.mu.Unlock()
 }
 
-// sweepKeysLocked drops the entries no lookup can use any more (negative
-// ones past NegativeCacheTTL, others past KeyCacheTTL, see cachedKey and
-// staleKey). Any client can make a negative entry with a well-formed key of
-// an unknown id, so ignoring them is not enough: they must go. It scans at
-// most once per NegativeCacheTTL; r.mu must be held.
+// sweepKeysLocked runs after each introspection: it records the cache's
+// peak size and drops dead entries at most once per NegativeCacheTTL (the
+// timed sweep, resolver_sweep.go, does it when no introspection comes).
+// r.mu must be held.
 func (r *Resolver) sweepKeysLocked(now time.Time) {
+	r.keysPeak = max(r.keysPeak, len(r.keys))
 	every := r.cfg.NegativeCacheTTL
 	if every <= 0 {
 		every = time.Second
@@ -233,6 +233,15 @@ func (r *Resolver) sweepKeysLocked(now time.Time) {
 	if now.Sub(r.keysSwept) < every {
 		return
 	}
+	r.dropDeadKeysLocked(now)
+}
+
+// dropDeadKeysLocked drops the entries no lookup can use any more
+// (negative ones past NegativeCacheTTL, others past KeyCacheTTL, see
+// cachedKey and staleKey). Any client can make a negative entry with a
+// well-formed key of an unknown id, so ignoring them is not enough: they
+// must go. r.mu must be held.
+func (r *Resolver) dropDeadKeysLocked(now time.Time) {
 	r.keysSwept = now
 	for id, e := range r.keys {
 		ttl := r.cfg.KeyCacheTTL

@@ -68,7 +68,7 @@ func (f *clockedFixture) feedUp() {
 	f.r.mu.Unlock()
 }
 
-// introspected reports whether the resolver holds a cached entry for id.
+// cached reports whether the resolver holds an entry for key id.
 func (f *clockedFixture) cached(id string) bool {
 	f.r.mu.RLock()
 	defer f.r.mu.RUnlock()

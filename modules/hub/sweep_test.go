@@ -79,13 +79,20 @@ func TestMemStoreTimedSweep(t *testing.T) {
 	if err := s.Set(ctx, "forever", []byte("v"), 0); err != nil {
 		t.Fatal(err)
 	}
-	// A flood of refusals writes nothing.
+	// Then a flood of refusals, which writes nothing (so the write-driven
+	// sweep never runs).
+	refused := 0
 	for range 3000 {
 		d, err := s.Allow(ctx, []Window{{Key: "rl", Limit: 1, Period: time.Hour}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = d
+		if !d.Allowed {
+			refused++
+		}
+	}
+	if refused != 2999 {
+		t.Fatalf("%d of 3000 refused, want all but the first", refused)
 	}
 	s.mu.Lock()
 	before, id := len(s.entries), mapID(s.entries)

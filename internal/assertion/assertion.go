@@ -81,10 +81,15 @@ var (
 	ErrBinding   = errors.New("identity assertion issued for another request")
 )
 
-// Sign fills IssuedAt/Expires from now and returns the header value.
+// Sign fills IssuedAt/Expires from now and returns the header value. It
+// refuses claims without HTTPMethod: an assertion must be bound to the
+// method of the request it travels with.
 func Sign(secret []byte, c Claims, now time.Time) (string, error) {
 	if len(secret) == 0 {
 		return "", errors.New("assertion: empty secret")
+	}
+	if c.HTTPMethod == "" {
+		return "", errors.New("assertion: empty HTTP method")
 	}
 	c.IssuedAt = now.Unix()
 	c.Expires = now.Add(Lifetime).Unix()
@@ -96,7 +101,8 @@ func Sign(secret []byte, c Claims, now time.Time) (string, error) {
 	return payload + "." + base64.RawURLEncoding.EncodeToString(mac(secret, payload)), nil
 }
 
-// Verify checks the signature, the validity window and the method binding.
+// Verify checks the signature, the validity window and the method binding
+// (an assertion without a method is refused with ErrBinding).
 func Verify(secret []byte, token, httpMethod string, now time.Time) (*Claims, error) {
 	if token == "" {
 		return nil, ErrMissing
@@ -125,7 +131,9 @@ func Verify(secret []byte, token, httpMethod string, now time.Time) (*Claims, er
 	if n > c.Expires || c.IssuedAt > n+1 {
 		return nil, ErrExpired
 	}
-	if c.HTTPMethod != httpMethod {
+	// An empty method binds to nothing: such an assertion is refused even
+	// for a request whose method reads as empty.
+	if c.HTTPMethod == "" || c.HTTPMethod != httpMethod {
 		return nil, ErrBinding
 	}
 	return &c, nil

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -281,4 +282,31 @@ func FuzzVerify(f *testing.F) {
 		}
 		t.Fatalf("Verify returned unexpected error %v", err)
 	})
+}
+
+// TestEmptyMethodNeverBinds: an assertion must name the method it was
+// issued for. One with an empty (or absent) mth, even correctly signed,
+// is refused whatever method the request has, the empty one included, and
+// Sign never produces one.
+func TestEmptyMethodNeverBinds(t *testing.T) {
+	c := testClaims()
+	c.HTTPMethod = ""
+	if tok, err := Sign(testSecret, c, testNow); err == nil {
+		t.Errorf("Sign with an empty HTTPMethod = %q, want an error", tok)
+	}
+	exp := testNow.Add(Lifetime).Unix()
+	signed := func(json string) string {
+		payload := base64.RawURLEncoding.EncodeToString([]byte(json))
+		return payload + "." + base64.RawURLEncoding.EncodeToString(mac(testSecret, payload))
+	}
+	for name, tok := range map[string]string{
+		"empty mth":  signed(fmt.Sprintf(`{"sub":"1","role":"admin","amr":"jwt","mth":"","iat":%d,"exp":%d}`, testNow.Unix(), exp)),
+		"absent mth": signed(fmt.Sprintf(`{"sub":"1","role":"admin","amr":"jwt","iat":%d,"exp":%d}`, testNow.Unix(), exp)),
+	} {
+		for _, m := range []string{"", "GET", "POST", "DELETE"} {
+			if c, err := Verify(testSecret, tok, m, testNow); !errors.Is(err, ErrBinding) || c != nil {
+				t.Errorf("%s, request method %q: claims %+v, err %v; want ErrBinding", name, m, c, err)
+			}
+		}
+	}
 }

@@ -18,6 +18,7 @@ const activeKeyPruneEvery = time.Minute
 type activeKeySet struct {
 	mu     sync.Mutex
 	seen   map[string]time.Time
+	peak   int // most keys held since seen was made (see Shrunk)
 	window time.Duration
 	set    func(float64) // the gauge's Set
 	start  sync.Once
@@ -38,6 +39,7 @@ func (s *activeKeySet) note(keyID string, now time.Time) {
 	_, ok := s.seen[keyID]
 	s.seen[keyID] = now
 	if !ok {
+		s.peak = max(s.peak, len(s.seen))
 		s.set(float64(len(s.seen)))
 	}
 	s.mu.Unlock()
@@ -56,6 +58,7 @@ func (s *activeKeySet) pruneLocked(now time.Time) {
 			delete(s.seen, id)
 		}
 	}
+	s.seen = shrinkTracked(s.seen, &s.peak)
 	s.set(float64(len(s.seen)))
 }
 

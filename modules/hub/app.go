@@ -207,9 +207,14 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start begins the resolver's background work and checks the store.
+// Start begins the resolver's background work (revocation feed, usage
+// reports, timed cache sweep), the memory store's timed sweep, and checks
+// the store. Both are pooled: they stop when the last config lets go.
 func (a *App) Start() error {
 	a.resolver.Start()
+	if ms, ok := a.store.(*memStore); ok {
+		ms.startSweeping(nil)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := a.store.Ping(ctx); err != nil {

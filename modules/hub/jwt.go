@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -29,13 +30,71 @@ type jwkSet struct {
 	} `json:"keys"`
 }
 
-// tokenClaims are the claims hubgate reads from a user or OAuth2 JWT.
+// tokenClaims are the claims hubgate reads from a user or OAuth2 JWT. The
+// registered ones are spelled out (not jwt.RegisteredClaims) so that the
+// time claims are strict numericDates.
 type tokenClaims struct {
-	jwt.RegisteredClaims
-	Role     string `json:"role"`
-	Scope    string `json:"scope"`
-	ClientID string `json:"client_id"`
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"`
+	Audience  jwt.ClaimStrings `json:"aud"`
+	ExpiresAt *numericDate     `json:"exp"`
+	NotBefore *numericDate     `json:"nbf"`
+	IssuedAt  *numericDate     `json:"iat"`
+	ID        string           `json:"jti"`
+	Role      string           `json:"role"`
+	Scope     string           `json:"scope"`
+	ClientID  string           `json:"client_id"`
 }
+
+// GetExpirationTime implements jwt.Claims.
+func (c *tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.get(), nil }
+
+// GetIssuedAt implements jwt.Claims.
+func (c *tokenClaims) GetIssuedAt() (*jwt.NumericDate, error) { return c.IssuedAt.get(), nil }
+
+// GetNotBefore implements jwt.Claims.
+func (c *tokenClaims) GetNotBefore() (*jwt.NumericDate, error) { return c.NotBefore.get(), nil }
+
+// GetIssuer implements jwt.Claims.
+func (c *tokenClaims) GetIssuer() (string, error) { return c.Issuer, nil }
+
+// GetSubject implements jwt.Claims.
+func (c *tokenClaims) GetSubject() (string, error) { return c.Subject, nil }
+
+// GetAudience implements jwt.Claims.
+func (c *tokenClaims) GetAudience() (jwt.ClaimStrings, error) { return c.Audience, nil }
+
+// numericDate is an exp, nbf or iat claim: a JSON number of seconds (RFC
+// 7519 §2 NumericDate). golang-jwt alone also takes a string of digits
+// ("exp":"9999999999"), which another verifier may read differently or
+// not at all; such a token is refused as malformed.
+type numericDate struct{ jwt.NumericDate }
+
+// errNotNumericDate makes the claims' decoding fail (jwt.ErrTokenMalformed).
+var errNotNumericDate = errors.New("time claim is not a JSON number")
+
+// UnmarshalJSON accepts a JSON number only (null leaves the pointer nil
+// before this is called).
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
+		return errNotNumericDate
+	}
+	return d.NumericDate.UnmarshalJSON(b)
+}
+
+// get returns the date, nil when the claim is absent.
+func (d *numericDate) get() *jwt.NumericDate {
+	if d == nil {
+		return nil
+	}
+	return &d.NumericDate
+}
+
+// errCrit refuses any "crit" header: hubgate implements no JWS extension,
+// and a recipient must reject a token whose critical extensions it does
+// not understand (RFC 7515 §4.1.11). It wraps ErrMalformed, whose metric
+// reason it takes.
+var errCrit = fmt.Errorf("%w: unsupported critical header parameter", ErrMalformed)
 
 // maxTokenLen bounds the work spent on a bearer token before any parsing.
 const maxTokenLen = 8192
@@ -57,6 +116,9 @@ func (r *Resolver) JWT(ctx context.Context, token string) (*Identity, error) {
 		jwt.WithTimeFunc(r.now),
 	)
 	_, err := parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errCrit
+		}
 		kid, _ := t.Header["kid"].(string)
 		if kid == "" {
 			return nil, errors.New("token has no kid")
@@ -66,17 +128,18 @@ func (r *Resolver) JWT(ctx context.Context, token string) (*Identity, error) {
 	switch {
 	case errors.Is(err, ErrUnavailable):
 		return nil, ErrUnavailable
+	case errors.Is(err, ErrMalformed), errors.Is(err, jwt.ErrTokenMalformed):
+		// Before expiry: a malformed exp must not read as "expired".
+		return nil, ErrMalformed
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return nil, ErrExpired
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return nil, ErrMalformed
 	case err != nil:
 		return nil, ErrUnknown
 	}
 	if claims.Subject == "" {
 		return nil, ErrUnknown
 	}
-	if r.tokenRevoked(claims.ID, claims.Subject, claims.ClientID, claims.IssuedAt) {
+	if r.tokenRevoked(claims.ID, claims.Subject, claims.ClientID, claims.IssuedAt.get()) {
 		return nil, ErrRevoked
 	}
 	id := &Identity{
@@ -90,7 +153,7 @@ func (r *Resolver) JWT(ctx context.Context, token string) (*Identity, error) {
 		id.Method = "oauth2"
 	}
 	if claims.ExpiresAt != nil {
-		id.Expires = claims.ExpiresAt.Time
+		id.Expires = claims.ExpiresAt.get().Time
 	}
 	return id, nil
 }

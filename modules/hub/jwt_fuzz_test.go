@@ -40,6 +40,16 @@ func FuzzJWT(f *testing.F) {
 	f.Add(valid)
 	f.Add(sign(jwt.MapClaims{"iss": "other", "aud": DefaultAudience, "sub": "7", "exp": now.Add(time.Hour).Unix()}))
 	f.Add(sign(jwt.MapClaims{"iss": DefaultIssuer, "aud": DefaultAudience, "sub": "7", "exp": now.Add(-time.Hour).Unix()}))
+	// Signed but not strict: a time claim as a string, a crit header.
+	f.Add(sign(jwt.MapClaims{"iss": DefaultIssuer, "aud": DefaultAudience, "sub": "7", "exp": "9999999999"}))
+	f.Add(sign(jwt.MapClaims{"iss": DefaultIssuer, "aud": DefaultAudience, "sub": "7", "exp": now.Add(time.Hour).Unix(), "nbf": "0"}))
+	critTok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"iss": DefaultIssuer, "aud": DefaultAudience, "sub": "7", "exp": now.Add(time.Hour).Unix()})
+	critTok.Header["kid"], critTok.Header["crit"] = "k1", []string{"b64"}
+	crit, err := critTok.SignedString(priv)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(crit)
 	f.Add("eyJhbGciOiJub25lIiwia2lkIjoiazEifQ.eyJzdWIiOiI3In0.")
 	f.Add("a.b.c")
 	f.Add("")
@@ -56,6 +66,24 @@ func FuzzJWT(f *testing.F) {
 		}
 		if err == nil && id.Subject == "" {
 			t.Fatal("accepted a token without subject")
+		}
+		if err == nil {
+			// Strictness: no crit header, numeric time claims only.
+			var mc jwt.MapClaims
+			parsed, _, perr := jwt.NewParser().ParseUnverified(tok, &mc)
+			if perr != nil {
+				t.Fatalf("accepted a token that does not parse: %v", perr)
+			}
+			if _, ok := parsed.Header["crit"]; ok {
+				t.Fatalf("accepted a token with a crit header: %q", tok)
+			}
+			for _, c := range []string{"exp", "nbf", "iat"} {
+				if v, ok := mc[c]; ok && v != nil {
+					if _, num := v.(float64); !num {
+						t.Fatalf("accepted a token whose %s is %T: %q", c, v, tok)
+					}
+				}
+			}
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/hubchantier/hubgate/internal/apikey"
@@ -32,6 +33,10 @@ type secretRecord struct {
 
 // keyEntry is a cached introspection result; rec nil means "no such key".
 type keyEntry struct {
+	// id is the key id, a copy owned by the cache: never a substring of a
+	// presented key, which would keep the whole key, secret included, in
+	// memory as long as the entry (see fetchKey).
+	id      string
 	rec     *keyRecord
 	ident   *Identity
 	fetched time.Time
@@ -77,7 +82,7 @@ func (r *Resolver) APIKey(ctx context.Context, key string) (*Identity, error) {
 	if !matchSecret(e.rec, secret, now) {
 		return nil, ErrUnknown
 	}
-	r.noteUsage(id, now)
+	r.noteUsage(e.id, now)
 	return e.ident, nil
 }
 
@@ -113,6 +118,10 @@ func (r *Resolver) cachedKey(id string, now time.Time) *keyEntry {
 // fetchKey introspects id at the upstream (coalesced per id) and caches the
 // answer unless a revocation event for id arrived while it was in flight.
 func (r *Resolver) fetchKey(ctx context.Context, id string, afterMismatch bool) (*keyEntry, error) {
+	// id is a substring of the presented key (apikey.Parse): a map key or
+	// an entry holding it would pin the whole key, secret included, in
+	// memory. Everything kept past this request uses a copy.
+	id = strings.Clone(id)
 	v, err, _ := r.group.Do("key:"+id, func() (any, error) {
 		started := r.now()
 		cctx, cancel := withTimeout(ctx, 5*time.Second)
@@ -125,7 +134,7 @@ func (r *Resolver) fetchKey(ctx context.Context, id string, afterMismatch bool) 
 			r.log.Warn("api key introspection failed", zap.String("key_id", id), zap.Error(err))
 			return r.staleKey(id)
 		case status == http.StatusNotFound:
-			e = &keyEntry{fetched: started, afterMismatch: afterMismatch}
+			e = &keyEntry{id: id, fetched: started, afterMismatch: afterMismatch}
 		case status != http.StatusOK:
 			r.log.Warn("api key introspection refused", zap.String("key_id", id), zap.Int("status", status))
 			return r.staleKey(id)
@@ -135,7 +144,7 @@ func (r *Resolver) fetchKey(ctx context.Context, id string, afterMismatch bool) 
 				r.log.Error("bad introspection record", zap.String("key_id", id), zap.Error(err))
 				return nil, ErrUnavailable
 			}
-			e = &keyEntry{rec: &rec, ident: ident, fetched: started, afterMismatch: afterMismatch}
+			e = &keyEntry{id: id, rec: &rec, ident: ident, fetched: started, afterMismatch: afterMismatch}
 		}
 		r.mu.Lock()
 		if t, dead := r.tombstones[id]; !dead || t.Before(started) {
@@ -211,12 +220,12 @@ func (r *Resolver) forgetKey(id string, at time.Time) {
 	r.mu.Unlock()
 }
 
-// sweepKeysLocked drops the entries no lookup can use any more (negative
-// ones past NegativeCacheTTL, others past KeyCacheTTL, see cachedKey and
-// staleKey). Any client can make a negative entry with a well-formed key of
-// an unknown id, so ignoring them is not enough: they must go. It scans at
-// most once per NegativeCacheTTL; r.mu must be held.
+// sweepKeysLocked runs after each introspection: it records the cache's
+// peak size and drops dead entries at most once per NegativeCacheTTL (the
+// timed sweep, resolver_sweep.go, does it when no introspection comes).
+// r.mu must be held.
 func (r *Resolver) sweepKeysLocked(now time.Time) {
+	r.keysPeak = max(r.keysPeak, len(r.keys))
 	every := r.cfg.NegativeCacheTTL
 	if every <= 0 {
 		every = time.Second
@@ -224,6 +233,15 @@ func (r *Resolver) sweepKeysLocked(now time.Time) {
 	if now.Sub(r.keysSwept) < every {
 		return
 	}
+	r.dropDeadKeysLocked(now)
+}
+
+// dropDeadKeysLocked drops the entries no lookup can use any more
+// (negative ones past NegativeCacheTTL, others past KeyCacheTTL, see
+// cachedKey and staleKey). Any client can make a negative entry with a
+// well-formed key of an unknown id, so ignoring them is not enough: they
+// must go. r.mu must be held.
+func (r *Resolver) dropDeadKeysLocked(now time.Time) {
 	r.keysSwept = now
 	for id, e := range r.keys {
 		ttl := r.cfg.KeyCacheTTL

@@ -47,6 +47,13 @@ type Resolver struct {
 	usage      map[string]time.Time // key id -> last use, not yet reported
 	group      singleflight.Group
 
+	// Peak sizes of the maps since they were made (see Shrunk).
+	keysPeak, tombstonesPeak, revokedJTIPeak, clientCutPeak int
+	// sweepTicks, when set before Start (tests), drives the timed sweep
+	// instead of a ticker of resolverSweepEvery.
+	sweepTicks <-chan time.Time
+	sweeper    *Sweeper
+
 	startOnce sync.Once
 	stop      context.CancelFunc
 	done      sync.WaitGroup
@@ -72,7 +79,8 @@ func NewResolver(cfg ResolverConfig, log *zap.Logger) *Resolver {
 	}
 }
 
-// Start launches the revocation feed and the usage reporter once.
+// Start launches the revocation feed, the usage reporter and the timed
+// sweep of the caches, once.
 func (r *Resolver) Start() {
 	r.startOnce.Do(func() {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -80,6 +88,11 @@ func (r *Resolver) Start() {
 		r.done.Add(2)
 		go func() { defer r.done.Done(); r.followRevocations(ctx) }()
 		go func() { defer r.done.Done(); r.reportUsage(ctx) }()
+		if r.sweepTicks != nil {
+			r.sweeper = SweepOn(r.sweepTicks, r.sweep)
+		} else {
+			r.sweeper = StartSweeper(resolverSweepEvery, r.sweep)
+		}
 	})
 }
 
@@ -90,6 +103,7 @@ func (r *Resolver) Destruct() error {
 		r.stop()
 		r.done.Wait()
 	}
+	r.sweeper.Stop()
 	return nil
 }
 

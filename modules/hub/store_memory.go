@@ -70,22 +70,53 @@ type memEntry struct {
 	expires time.Time // zero: never
 }
 
-// memStore is a map with lazy expiry and a periodic sweep.
+// memSweepEvery is how often the memory store drops expired entries even
+// when nothing is written (idle, or a flood of refused requests).
+const memSweepEvery = 10 * time.Second
+
+// memStore is a map with lazy expiry, a sweep every 1024 writes and one
+// every memSweepEvery (started by the hub app's Start).
 type memStore struct {
 	mu      sync.Mutex
 	now     func() time.Time
 	entries map[string]memEntry
 	writes  int
+	peak    int // most entries held since entries was made (see Shrunk)
+
+	startOnce sync.Once
+	sweeper   *Sweeper
 }
 
 func newMemStore(now func() time.Time) *memStore {
 	return &memStore{now: now, entries: make(map[string]memEntry)}
 }
 
-// Destruct frees the entries when the last config lets go.
+// startSweeping sweeps at each tick of ticks (nil: every memSweepEvery)
+// until Destruct; only the first call counts.
+func (s *memStore) startSweeping(ticks <-chan time.Time) {
+	s.startOnce.Do(func() {
+		var sw *Sweeper
+		if ticks == nil {
+			sw = StartSweeper(memSweepEvery, s.sweep)
+		} else {
+			sw = SweepOn(ticks, s.sweep)
+		}
+		s.mu.Lock()
+		s.sweeper = sw
+		s.mu.Unlock()
+	})
+}
+
+// Destruct stops the sweeps and frees the entries when the last config
+// lets go.
 func (s *memStore) Destruct() error {
 	s.mu.Lock()
+	sw := s.sweeper
+	s.mu.Unlock()
+	sw.Stop()
+	s.mu.Lock()
 	s.entries = make(map[string]memEntry)
+	s.peak = 0
 	s.mu.Unlock()
 	return nil
 }
@@ -167,18 +198,35 @@ func (s *memStore) Delete(_ context.Context, keys ...string) error {
 	return nil
 }
 
-// sweepLocked drops expired entries every 1024 writes, so memory stays
-// bounded by live keys without a background goroutine.
+// sweepLocked runs after every write: it records the map's peak size and
+// drops expired entries every 1024 writes, so a burst of writes cannot
+// outrun the timed sweep.
 func (s *memStore) sweepLocked() {
+	s.peak = max(s.peak, len(s.entries))
 	s.writes++
 	if s.writes%1024 != 0 {
 		return
 	}
-	t := s.now()
+	s.dropExpiredLocked(s.now())
+}
+
+// sweep is the timed sweep (see startSweeping).
+func (s *memStore) sweep() {
+	s.mu.Lock()
+	s.dropExpiredLocked(s.now())
+	s.mu.Unlock()
+}
+
+// dropExpiredLocked deletes the entries expired at t, then rebuilds the
+// map when that left it much smaller than it has been (see Shrunk).
+func (s *memStore) dropExpiredLocked(t time.Time) {
 	for k, e := range s.entries {
 		if s.expired(e, t) {
 			delete(s.entries, k)
 		}
+	}
+	if m, rebuilt := Shrunk(s.entries, s.peak); rebuilt {
+		s.entries, s.peak = m, len(m)
 	}
 }
 

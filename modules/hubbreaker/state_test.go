@@ -2,6 +2,7 @@ package hubbreaker
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -262,24 +263,73 @@ func TestLateAnswersWhileOpenChangeNothing(t *testing.T) {
 	}
 }
 
+// TestConcurrentUse hammers one breaker from 8 goroutines (under -race)
+// and checks the counts and state it ends in: every success is counted
+// exactly once while closed, concurrent failures open it exactly once,
+// and once open it refuses everything and counts nothing more.
 func TestConcurrentUse(t *testing.T) {
 	s := testSettings()
-	s.openTimeout = time.Millisecond
-	c, _, _, _ := newTestCore(t, s)
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 500 {
-				if c.OK() {
-					c.RecordMetric(200+300*((i+w)%2), 0)
+	s.window = time.Hour // no bucket slides during the test
+	c, g, logs, _ := newTestCore(t, s)
+	const workers, each = 8, 500
+	run := func(status int) (admitted int64) {
+		var wg sync.WaitGroup
+		var n atomic.Int64
+		for range workers {
+			wg.Go(func() {
+				for range each {
+					if c.OK() {
+						n.Add(1)
+						c.RecordMetric(status, 0)
+					}
+					_ = c.RetryAfter()
 				}
-				_ = c.RetryAfter()
-			}
-		}()
+			})
+		}
+		wg.Wait()
+		return n.Load()
 	}
-	wg.Wait()
+
+	// Phase 1: successes only. Closed all along, each one counted once.
+	if got := run(200); got != workers*each {
+		t.Fatalf("closed breaker admitted %d of %d requests", got, workers*each)
+	}
+	n := c.cb.Counts()
+	if c.State() != gobreaker.StateClosed || n.Requests != workers*each || n.TotalSuccesses != workers*each ||
+		n.TotalFailures != 0 || n.ConsecutiveSuccesses != workers*each {
+		t.Fatalf("after %d concurrent successes: state %v, counts %+v", workers*each, c.State(), n)
+	}
+	if v := gaugeValue(t, g); v != float64(gobreaker.StateClosed) {
+		t.Fatalf("gauge %v, want closed", v)
+	}
+
+	// Phase 2: failures only. The third consecutive one opens it; the
+	// breaker opens once, whatever the interleaving, and then admits
+	// nobody (half-open is an hour away).
+	admitted := run(500)
+	if c.State() != gobreaker.StateOpen {
+		t.Fatalf("state %v after %d concurrent failures, want open", c.State(), workers*each)
+	}
+	if admitted < int64(s.consecutiveFailures) || admitted >= workers*each {
+		t.Fatalf("%d failures admitted: want at least %d and far fewer than %d", admitted, s.consecutiveFailures, workers*each)
+	}
+	if v := gaugeValue(t, g); v != float64(gobreaker.StateOpen) {
+		t.Fatalf("gauge %v, want open", v)
+	}
+	if opened := logs.FilterMessage("circuit breaker opened: upstream requests refused").Len(); opened != 1 {
+		t.Fatalf("opened %d times, want once", opened)
+	}
+	// gobreaker starts a new generation on opening: late reports of the
+	// requests admitted before are ignored, not counted.
+	if n := c.cb.Counts(); n.Requests != 0 || n.TotalFailures != 0 {
+		t.Fatalf("counts after opening %+v, want zero", n)
+	}
+	if c.OK() {
+		t.Fatal("open breaker admitted a request")
+	}
+	if ra := c.RetryAfter(); ra < 3590 || ra > 3600 {
+		t.Fatalf("Retry-After %d, want about an hour", ra)
+	}
 }
 
 // gaugeValue reads a gauge (prometheus/testutil pulls modules this build

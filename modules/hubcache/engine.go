@@ -36,6 +36,9 @@ type engine struct {
 	flightMu sync.Mutex
 	flights  map[string]*flight
 
+	sweepOnce sync.Once
+	sweeper   *hub.Sweeper
+
 	healthMu  sync.Mutex
 	downUntil time.Time
 	lastWarn  time.Time
@@ -54,9 +57,36 @@ func newEngine(b backend, maxItems int, maxBytes int64, log *zap.Logger) *engine
 	}
 }
 
-// Destruct implements caddy.Destructor; the pooled store is released by
-// the hub app.
-func (g *engine) Destruct() error { g.l1.clear(); return nil }
+// l1SweepEvery is how often dead entries leave the L1.
+const l1SweepEvery = time.Minute
+
+// startSweeping sweeps the L1 at each tick of ticks (nil: every
+// l1SweepEvery) until Destruct; only the first call counts.
+func (g *engine) startSweeping(ticks <-chan time.Time) {
+	g.sweepOnce.Do(func() {
+		if ticks == nil {
+			g.sweeper = hub.StartSweeper(l1SweepEvery, g.sweep)
+		} else {
+			g.sweeper = hub.SweepOn(ticks, g.sweep)
+		}
+	})
+}
+
+// sweep drops the L1 entries past their lifetime.
+func (g *engine) sweep() {
+	if n := g.l1.sweep(g.now()); n > 0 {
+		g.log.Debug("cache entries past their lifetime dropped", zap.Int("entries", n))
+	}
+}
+
+// Destruct implements caddy.Destructor: it stops the sweeps and empties
+// the L1; the pooled store is released by the hub app.
+func (g *engine) Destruct() error {
+	g.sweepOnce.Do(func() {}) // no sweeper may start after this
+	g.sweeper.Stop()
+	g.l1.clear()
+	return nil
+}
 
 // engineFor returns the pooled engine for a store.
 func engineFor(s hub.Store, maxItems int, maxBytes int64, log *zap.Logger) (*engine, string, error) {

@@ -180,3 +180,17 @@ func closedPort(t *testing.T) string {
 	l.Close()
 	return addr
 }
+
+// waitFor polls cond until it holds, failing the test with what was
+// awaited after a generous deadline (never a bound on the machine's speed:
+// it only stops a broken test from spinning forever).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 30s waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -141,6 +141,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.g, h.poolKey = g, key
+	g.startSweeping(nil)
 	return nil
 }
 

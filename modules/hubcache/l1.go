@@ -3,6 +3,9 @@ package hubcache
 import (
 	"container/list"
 	"sync"
+	"time"
+
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 // l1 is the in-process LRU of decoded entries, bounded by count and bytes.
@@ -16,6 +19,7 @@ type l1 struct {
 	bytes    int64
 	ll       *list.List
 	items    map[string]*list.Element
+	peak     int // most items held since items was made (see hub.Shrunk)
 	onEvict  func()
 }
 
@@ -62,6 +66,7 @@ func (c *l1) add(key string, e *entry) {
 	} else {
 		c.items[key] = c.ll.PushFront(&l1Item{key: key, e: e, size: size})
 		c.bytes += size
+		c.peak = max(c.peak, len(c.items))
 	}
 	for c.ll.Len() > c.maxItems || c.bytes > c.maxBytes {
 		c.removeLocked(c.ll.Back())
@@ -84,6 +89,28 @@ func (c *l1) removeLocked(el *list.Element) {
 	c.bytes -= it.size
 }
 
+// sweep drops the entries dead at now: past their lifetime (fresh time
+// plus max_stale, at most maxLifetime), when not even a failing upstream
+// lets them answer. The LRU alone would keep them until pushed out, which
+// in a quiet cache is never. It returns how many it dropped.
+func (c *l1) sweep(now time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for el := c.ll.Back(); el != nil; {
+		prev := el.Prev()
+		if e := el.Value.(*l1Item).e; e.age(now) >= min(e.lifetime(), maxLifetime) {
+			c.removeLocked(el)
+			n++
+		}
+		el = prev
+	}
+	if m, ok := hub.Shrunk(c.items, c.peak); ok {
+		c.items, c.peak = m, len(m)
+	}
+	return n
+}
+
 // clear drops everything (after the store came back from an outage, when
 // invalidations may have been missed).
 func (c *l1) clear() {
@@ -91,7 +118,7 @@ func (c *l1) clear() {
 	defer c.mu.Unlock()
 	c.ll.Init()
 	c.items = map[string]*list.Element{}
-	c.bytes = 0
+	c.bytes, c.peak = 0, 0
 }
 
 func (c *l1) len() (int, int64) {

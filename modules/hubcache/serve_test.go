@@ -302,19 +302,12 @@ func TestCoalescing(t *testing.T) {
 			// Release the upstream only once every other request waits on
 			// the fill (no sleeping: poll the flight's waiter count).
 			key := buildKey(request("GET", "/api/v1/chantiers?limit=5", ident("1", "k1", "read")), "limit=5", false).hash
-			deadline := time.Now().Add(30 * time.Second)
-			for {
+			waitFor(t, "the requests to all join one fill", func() bool {
 				h.g.flightMu.Lock()
 				f := h.g.flights[key]
 				h.g.flightMu.Unlock()
-				if f != nil && f.waiters.Load() == n-1 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the requests did not all join one fill")
-				}
-				time.Sleep(time.Millisecond)
-			}
+				return f != nil && f.waiters.Load() == n-1
+			})
 			close(gate)
 			wg.Wait()
 			close(results)
@@ -343,9 +336,7 @@ func TestCoalescedFillOlderThanWrite(t *testing.T) {
 	up.set(func(u *upstream) { u.gate = gate })
 	done := make(chan string)
 	go func() { done <- call(t, h, up, "GET", "/api/v1/chantiers/1", nil).Body.String() }()
-	for up.hits.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the first GET to reach the upstream", func() bool { return up.hits.Load() > 0 })
 	up.set(func(u *upstream) { u.gate = nil })
 	wantStatusPrefix(t, call(t, h, up, "PATCH", "/api/v1/chantiers/1", nil), "") // invalidates
 	up.set(func(u *upstream) { u.body = `{"v":"new"}` })
@@ -353,15 +344,12 @@ func TestCoalescedFillOlderThanWrite(t *testing.T) {
 	go func() { second <- call(t, h, up, "GET", "/api/v1/chantiers/1", nil).Body.String() }()
 	// The second GET joins the fill, then must refuse its old answer.
 	key := buildKey(request("GET", "/api/v1/chantiers/1", nil), "", false).hash
-	for {
+	waitFor(t, "the second GET to join the first one's fill", func() bool {
 		h.g.flightMu.Lock()
 		f := h.g.flights[key]
 		h.g.flightMu.Unlock()
-		if f != nil && f.waiters.Load() == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return f != nil && f.waiters.Load() == 1
+	})
 	close(gate)
 	if got := <-done; got != `{"v":"old"}` {
 		t.Fatalf("first GET: %s", got)

@@ -58,6 +58,13 @@ type Service struct {
 	o    Options
 	keys *keyRing
 	feed *notifier
+	// feedPoll is how often WaitEvents re-reads the database for other
+	// processes' events (0: every 100 ms); tests stretch it to prove that
+	// this process's own events wake long-polls without it.
+	feedPoll time.Duration
+	// feedParked, when set (tests only), is called each time WaitEvents
+	// has read the feed, found nothing and is about to wait.
+	feedParked func()
 	// dummyHash is compared against when a login names an unknown email, so
 	// that both failures cost one bcrypt comparison. It is computed once,
 	// lazily: CLI commands never need it.

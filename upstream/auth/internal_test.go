@@ -163,49 +163,70 @@ func TestRevocationFeed(t *testing.T) {
 	})
 }
 
+// TestRevocationLongPoll synchronises on events, not on the wall clock: it
+// publishes only once the long-poll has read the feed and is waiting (the
+// feedParked hook), and it tells "woken by the event" from "woken by the
+// database re-read" by stretching that re-read to an hour, not by timing.
 func TestRevocationLongPoll(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		e := newEnv(t, d)
-		// The event comes from another instance, so only the DB poll sees it.
+		// Events of another instance reach this one only by the database.
 		other, err := New(context.Background(), d, Options{BcryptCost: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, publisher := range []*Service{e.s, other} {
-			last := revocations(t, e, "").LastSeq
-			done := make(chan feed, 1)
-			go func() {
-				done <- revocations(t, e, fmt.Sprint("?since=", last, "&wait=10"))
-			}()
-			time.Sleep(300 * time.Millisecond)
+		parked := make(chan struct{}, 1)
+		e.s.feedParked = func() {
 			select {
-			case f := <-done:
-				t.Fatalf("returned before any event: %+v", f)
+			case parked <- struct{}{}:
 			default:
 			}
-			published := time.Now()
-			if err := publisher.Publish(context.Background(), KindToken, "jti-1"); err != nil {
+		}
+		const patience = 20 * time.Second // only stops a broken test; wait=30 below
+		for _, c := range []struct {
+			name      string
+			publisher *Service
+			poll      time.Duration
+		}{
+			// Same instance: the publication itself wakes the poll; the
+			// database is not re-read within the test.
+			{"same instance", e.s, time.Hour},
+			// Another instance: only the periodic re-read can see it.
+			{"other instance", other, 0},
+		} {
+			e.s.feedPoll = c.poll
+			select {
+			case <-parked:
+			default:
+			}
+			last := revocations(t, e, "").LastSeq
+			done := make(chan resp, 1)
+			go func() { done <- e.internal("GET", fmt.Sprint("/internal/revocations?since=", last, "&wait=30"), nil) }()
+			select {
+			case <-parked:
+			case r := <-done:
+				t.Fatalf("%s: returned before any event: %d %s", c.name, r.Code, r.Body)
+			case <-time.After(patience):
+				t.Fatalf("%s: the long-poll never started waiting", c.name)
+			}
+			if err := c.publisher.Publish(context.Background(), KindToken, "jti-"+c.name); err != nil {
 				t.Fatal(err)
 			}
-			// Same instance: woken at once. Another instance: seen by the
-			// 100 ms database poll; the slack absorbs -race on a busy host.
-			limit := 150 * time.Millisecond
-			if publisher != e.s {
-				limit = 250 * time.Millisecond
-			}
 			select {
-			case f := <-done:
-				if lag := time.Since(published); lag > limit {
-					t.Errorf("long-poll answered %v after the event", lag)
+			case r := <-done:
+				expect(t, r, 200)
+				var f feed
+				r.json(t, &f)
+				if len(f.Events) != 1 || f.Events[0].Kind != KindToken || f.Events[0].ID != "jti-"+c.name || f.LastSeq != f.Events[0].Seq {
+					t.Errorf("%s: feed %+v", c.name, f)
 				}
-				if len(f.Events) != 1 || f.Events[0].Kind != KindToken || f.Events[0].ID != "jti-1" {
-					t.Errorf("events %+v", f.Events)
-				}
-			case <-time.After(2 * time.Second):
-				t.Fatal("long-poll did not return")
+			case <-time.After(patience):
+				t.Fatalf("%s: the long-poll did not return after the event", c.name)
 			}
 		}
-		// wait expires with nothing new.
+		// wait expires with nothing new (a lower bound only: a slow host
+		// cannot make it fail).
+		e.s.feedPoll = 0
 		begin := time.Now()
 		last := revocations(t, e, "").LastSeq
 		f := revocations(t, e, fmt.Sprint("?since=", last, "&wait=1"))

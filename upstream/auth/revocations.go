@@ -178,13 +178,20 @@ func (s *Service) Events(ctx context.Context, since int64) ([]Event, int64, erro
 func (s *Service) WaitEvents(ctx context.Context, since int64, wait time.Duration) ([]Event, int64, error) {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	tick := time.NewTicker(100 * time.Millisecond)
+	poll := s.feedPoll
+	if poll <= 0 {
+		poll = 100 * time.Millisecond
+	}
+	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	for {
 		woken := s.feed.wait() // taken before the query, so no publication is missed
 		events, last, err := s.Events(ctx, since)
 		if err != nil || len(events) > 0 || wait <= 0 {
 			return events, last, err
+		}
+		if s.feedParked != nil {
+			s.feedParked()
 		}
 		select {
 		case <-ctx.Done():

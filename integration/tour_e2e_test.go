@@ -188,4 +188,16 @@ func TestReadmeTour(t *testing.T) {
 	if b, _ := json.Marshal(recs); !strings.Contains(string(b), `"changes"`) {
 		t.Fatalf("no write with before/after among %s", b)
 	}
+
+	// Roles: an ouvrier creates no chantier and sees only the chantiers
+	// they are assigned to (none yet).
+	s.cli("user", "create", "--email", "paul@example.com", "--password", "correct-horse-battery", "--role", "ouvrier", "--nom", "Paul")
+	paul := s.login("paul@example.com", "correct-horse-battery")
+	p := want("ouvrier creates a chantier", s.gwDo("POST", "/api/v1/chantiers", map[string]any{"nom": "Dépôt", "adresse": "2 rue Basse"}, bearer(paul)...), http.StatusForbidden)
+	if p["type"] != "urn:hubchantier:problem:insufficient-scope" {
+		t.Fatalf("ouvrier POST chantier: %v", p)
+	}
+	if m := want("ouvrier lists chantiers", s.gwDo("GET", "/api/v1/chantiers", nil, bearer(paul)...), 200); len(items(m)) != 0 {
+		t.Fatalf("an unassigned ouvrier sees %d chantiers", len(items(m)))
+	}
 }

@@ -10,14 +10,6 @@ import (
 	"github.com/hubchantier/hubgate/internal/problem"
 )
 
-// FieldsVar is the caddyhttp variable in which hub_fields publishes the
-// *Plan of a request that has a ?fields= selection.
-const FieldsVar = "hub.fields"
-
-// UpstreamETagVar is the caddyhttp variable holding the upstream's ETag of
-// a body a transformer rewrote (the body-transformer contract).
-const UpstreamETagVar = "hub.upstream_etag"
-
 // Plan is the field selection of one request, shared between hub_fields
 // (which parses and, on v1, validates it at request time) and hub_version
 // (which, on v2, validates it in v2 names and applies it in its own

@@ -29,6 +29,10 @@ type Recorder struct {
 	// untransformed (v2 with v1 names).
 	Strict     bool
 	overflowed bool
+	// KeepETag, when set, receives the upstream's ETag of a body Finish
+	// rewrites, before the header is written (the body-transformer
+	// contract: modules use hub.KeepUpstreamETag).
+	KeepETag func(r *http.Request, etag string)
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -155,16 +159,14 @@ func (rec *Recorder) Passthrough() error {
 }
 
 // Finish sends body in place of the buffered one, following the
-// body-transformer contract: the upstream's ETag moves to UpstreamETagVar
-// (unless already set) and the validators and range headers that described
+// body-transformer contract: the upstream's ETag goes to KeepETag and the
+// validators and range headers that described
 // the old bytes go; Content-Length is recomputed.
 func (rec *Recorder) Finish(r *http.Request, body []byte) error {
 	rec.buffering = false
 	h := rec.Header()
-	if et := h.Get("ETag"); et != "" {
-		if v, _ := caddyhttp.GetVar(r.Context(), UpstreamETagVar).(string); v == "" {
-			caddyhttp.SetVar(r.Context(), UpstreamETagVar, et)
-		}
+	if et := h.Get("ETag"); et != "" && rec.KeepETag != nil {
+		rec.KeepETag(r, et)
 	}
 	h.Del("ETag")
 	h.Del("Accept-Ranges")

@@ -4,20 +4,20 @@ import (
 	"errors"
 	"net/netip"
 	"time"
+
+	"github.com/hubchantier/hubgate/internal/assertion"
 )
 
-// IdentityVar is the caddyhttp variable holding the *Identity of the request,
-// set by hub_auth for the policies that run after it (nil when anonymous:
-// the Identity then has Method "anonymous").
-const IdentityVar = "hub.identity"
-
-// Identity is a verified caller, as hub_auth passes it on.
+// Identity is a verified caller, as hub_auth passes it on (SetIdentity,
+// IdentityOf): an anonymous caller on a public route has Method
+// assertion.MethodAnonymous and nothing else.
 type Identity struct {
 	// Subject is the user id.
 	Subject string
 	// Role is the user's role (admin, conducteur, ouvrier).
 	Role string
-	// Method is api_key, jwt or oauth2 (see internal/assertion).
+	// Method is how the caller authenticated: one of the assertion.Method*
+	// constants (internal/assertion).
 	Method string
 	// KeyID is the API key id when Method is api_key.
 	KeyID string
@@ -31,6 +31,12 @@ type Identity struct {
 	RateLimit string
 	// Expires is when the credential stops being valid.
 	Expires time.Time
+}
+
+// Anonymous reports whether id stands for no caller: nil, or the
+// anonymous identity of a public route.
+func (id *Identity) Anonymous() bool {
+	return id == nil || id.Method == assertion.MethodAnonymous
 }
 
 // AllowsIP reports whether ip may use this identity.

@@ -5,8 +5,6 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strings"
-
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // PrincipalKind says what a Principal is. The values are those of the
@@ -47,10 +45,15 @@ type Principal struct {
 // hub_auth verified, or the client network when anonymous. v6Bits is the
 // IPv6 grouping (App.IPv6Prefix; 0 means DefaultIPv6Prefix).
 func PrincipalOf(r *http.Request, v6Bits int) Principal {
-	id, _ := caddyhttp.GetVar(r.Context(), IdentityVar).(*Identity)
-	if p, ok := id.Principal(); ok {
+	if p, ok := IdentityOf(r).Principal(); ok {
 		return p
 	}
+	return NetworkPrincipal(r, v6Bits)
+}
+
+// NetworkPrincipal is the principal of the request's client network
+// (ClientNetwork), whoever the caller is: what per-IP limits count by.
+func NetworkPrincipal(r *http.Request, v6Bits int) Principal {
 	n := ClientNetwork(r, v6Bits)
 	return Principal{Kind: PrincipalIP, ID: n, Key: "ip:" + SafeKeyPart(n)}
 }
@@ -58,7 +61,7 @@ func PrincipalOf(r *http.Request, v6Bits int) Principal {
 // Principal returns the principal of an authenticated identity; ok is false
 // for a nil or anonymous identity (the caller's network then stands for it).
 func (id *Identity) Principal() (p Principal, ok bool) {
-	if id == nil || id.Method == "anonymous" {
+	if id.Anonymous() {
 		return Principal{}, false
 	}
 	switch {
@@ -82,7 +85,7 @@ func (id *Identity) Principal() (p Principal, ok bool) {
 // UserKey is the store key part of the identity's user ("u:<id>"), shared
 // by all of the user's keys and tokens; "" when there is no user.
 func (id *Identity) UserKey() string {
-	if id == nil || id.Method == "anonymous" || id.Subject == "" {
+	if id.Anonymous() || id.Subject == "" {
 		return ""
 	}
 	return "u:" + SafeKeyPart(id.Subject)
@@ -91,7 +94,7 @@ func (id *Identity) UserKey() string {
 // ClientKey is the store key part of the identity's OAuth2 client
 // ("c:<id>"), shared by all users of the client; "" without a client.
 func (id *Identity) ClientKey() string {
-	if id == nil || id.Method == "anonymous" || id.ClientID == "" {
+	if id.Anonymous() || id.ClientID == "" {
 		return ""
 	}
 	return "c:" + SafeKeyPart(id.ClientID)

@@ -17,7 +17,7 @@ func requestFrom(ip string, id *Identity) *http.Request {
 	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), httptest.NewRecorder(), nil)
 	caddyhttp.SetVar(r.Context(), caddyhttp.ClientIPVarKey, ip)
 	if id != nil {
-		caddyhttp.SetVar(r.Context(), IdentityVar, id)
+		SetIdentity(r, id)
 	}
 	return r
 }

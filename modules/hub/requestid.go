@@ -6,20 +6,19 @@ import (
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // RequestIDHeader carries the request id to the upstream and the client.
 const RequestIDHeader = "X-Request-Id"
 
-// RequestIDVar is the caddyhttp variable (and {hub.request_id} placeholder)
-// holding the request id.
-const RequestIDVar = "hub.request_id"
+// RequestIDPlaceholder is the placeholder ({hub.request_id}) holding the
+// request id, for logs and header directives.
+const RequestIDPlaceholder = "hub.request_id"
 
-// ClientRequestIDVar is the caddyhttp variable (and
-// {hub.client_request_id} placeholder) holding the X-Request-Id the client
-// sent, sanitized (SanitizeRequestID); unset when it sent none.
-const ClientRequestIDVar = "hub.client_request_id"
+// ClientRequestIDPlaceholder is the placeholder ({hub.client_request_id})
+// holding the X-Request-Id the client sent, sanitized (SanitizeRequestID);
+// unset when it sent none.
+const ClientRequestIDPlaceholder = "hub.client_request_id"
 
 // MaxRequestID bounds request ids, the client's included, in bytes.
 const MaxRequestID = 128
@@ -31,31 +30,41 @@ const MaxRequestID = 128
 // client sent, if any, is kept sanitized as {hub.client_request_id}
 // (ClientRequestID) for correlation. Calling it twice is harmless.
 func EnsureRequestID(w http.ResponseWriter, r *http.Request) string {
-	if id, ok := caddyhttp.GetVar(r.Context(), RequestIDVar).(string); ok && id != "" {
-		return id
+	s := stateOf(r, true)
+	if s != nil && s.requestID != "" {
+		return s.requestID
 	}
 	client := SanitizeRequestID(r.Header.Get(RequestIDHeader))
 	id := newRequestID()
 	r.Header.Set(RequestIDHeader, id)
 	w.Header().Set(RequestIDHeader, id)
-	caddyhttp.SetVar(r.Context(), RequestIDVar, id)
-	if client != "" {
-		caddyhttp.SetVar(r.Context(), ClientRequestIDVar, client)
+	if s != nil {
+		s.requestID, s.clientRequestID = id, client
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set(RequestIDVar, id)
+		repl.Set(RequestIDPlaceholder, id)
 		if client != "" {
-			repl.Set(ClientRequestIDVar, client)
+			repl.Set(ClientRequestIDPlaceholder, client)
 		}
 	}
 	return id
 }
 
+// RequestID returns the request id EnsureRequestID gave the request, or "".
+func RequestID(r *http.Request) string {
+	if s := stateOf(r, false); s != nil {
+		return s.requestID
+	}
+	return ""
+}
+
 // ClientRequestID returns the sanitized X-Request-Id the client sent, as
 // kept by EnsureRequestID, or "".
 func ClientRequestID(r *http.Request) string {
-	s, _ := caddyhttp.GetVar(r.Context(), ClientRequestIDVar).(string)
-	return s
+	if s := stateOf(r, false); s != nil {
+		return s.clientRequestID
+	}
+	return ""
 }
 
 // ValidRequestID accepts 1–128 characters of [A-Za-z0-9._:-]: enough for

@@ -94,8 +94,8 @@ func TestEnsureRequestID(t *testing.T) {
 			if got := ClientRequestID(r); got != tt.wantClient {
 				t.Fatalf("client request id = %q, want %q", got, tt.wantClient)
 			}
-			if got, _ := repl.GetString(ClientRequestIDVar); got != tt.wantClient {
-				t.Errorf("placeholder {%s} = %q, want %q", ClientRequestIDVar, got, tt.wantClient)
+			if got, _ := repl.GetString(ClientRequestIDPlaceholder); got != tt.wantClient {
+				t.Errorf("placeholder {%s} = %q, want %q", ClientRequestIDPlaceholder, got, tt.wantClient)
 			}
 			if got := r.Header.Values(RequestIDHeader); len(got) != 1 || got[0] != id {
 				t.Errorf("request header = %q, want [%q]", got, id)
@@ -103,11 +103,11 @@ func TestEnsureRequestID(t *testing.T) {
 			if got := w.Header().Values(RequestIDHeader); len(got) != 1 || got[0] != id {
 				t.Errorf("response header = %q, want [%q]", got, id)
 			}
-			if got := caddyhttp.GetVar(r.Context(), RequestIDVar); got != id {
-				t.Errorf("var %s = %v, want %q", RequestIDVar, got, id)
+			if got := RequestID(r); got != id {
+				t.Errorf("RequestID = %v, want %q", got, id)
 			}
-			if got, _ := repl.GetString(RequestIDVar); got != id {
-				t.Errorf("placeholder {%s} = %q, want %q", RequestIDVar, got, id)
+			if got, _ := repl.GetString(RequestIDPlaceholder); got != id {
+				t.Errorf("placeholder {%s} = %q, want %q", RequestIDPlaceholder, got, id)
 			}
 		})
 	}

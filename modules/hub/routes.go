@@ -3,8 +3,6 @@ package hub
 import (
 	"net/http"
 	"strings"
-
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // knownResources are the first path segments under /api/vN/ that get their
@@ -75,18 +73,16 @@ var knownActions = map[string]bool{
 	"apps": true, "clients": true, "oauth-clients": true, "me": true,
 }
 
-// routeVar holds the request's memoized route template.
-const routeVar = "hub.route"
-
-type memoRoute struct{ path, tmpl string }
-
 // RouteOf is RouteTemplate(r.URL.Path), computed once per request and path:
 // hub_metrics, hub_audit and the others that label by endpoint share it.
 func RouteOf(r *http.Request) string {
-	if m, ok := caddyhttp.GetVar(r.Context(), routeVar).(memoRoute); ok && m.path == r.URL.Path {
-		return m.tmpl
+	s := stateOf(r, true)
+	if s != nil && s.routeTmpl != "" && s.routePath == r.URL.Path {
+		return s.routeTmpl
 	}
 	tmpl := RouteTemplate(r.URL.Path)
-	caddyhttp.SetVar(r.Context(), routeVar, memoRoute{r.URL.Path, tmpl})
+	if s != nil {
+		s.routePath, s.routeTmpl = r.URL.Path, tmpl
+	}
 	return tmpl
 }

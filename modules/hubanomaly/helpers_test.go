@@ -175,7 +175,7 @@ func serve(t *testing.T, h *Handler, q req) result {
 	r.Header.Set("User-Agent", q.ua)
 	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
 	if q.id != nil {
-		caddyhttp.SetVar(r.Context(), hub.IdentityVar, q.id)
+		hub.SetIdentity(r, q.id)
 	}
 	caddyhttp.SetVar(r.Context(), caddyhttp.ClientIPVarKey, q.ip)
 	called := false

@@ -9,7 +9,6 @@ package hubanomaly
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"net/http"
@@ -321,11 +320,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return h.refuse(w, r, p, b)
 		}
 	}
-	// A nil buffer and a ShouldBuffer that says no: the recorder only
-	// remembers the status, the body streams through.
-	rec := caddyhttp.NewResponseRecorder(w, nil, neverBuffer)
-	err := next.ServeHTTP(rec, r)
-	status := statusOf(rec.Status(), err)
+	// The status recorder of an outer hub_metrics when there is one, else
+	// our own: the final status is learnt in one place.
+	st := hub.TrackStatus(w, r)
+	err := next.ServeHTTP(st.Writer(), r)
+	status := st.Final(err)
 	o := observation{at: h.now(), status: status, ua: maphash.String(h.seed, r.UserAgent())}
 	if status == http.StatusNotFound {
 		o.path = maphash.String(h.seed, r.URL.Path)
@@ -336,24 +335,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.detected(r, table, p, d, o.at)
 	}
 	return err
-}
-
-func neverBuffer(int, http.Header) bool { return false }
-
-// statusOf is the status the client gets: the one written, the error's
-// (handle_errors answers after us), or 200 when nothing was written.
-func statusOf(written int, err error) int {
-	if err != nil {
-		var he caddyhttp.HandlerError
-		if errors.As(err, &he) && he.StatusCode != 0 {
-			return he.StatusCode
-		}
-		return http.StatusInternalServerError
-	}
-	if written == 0 {
-		return http.StatusOK
-	}
-	return written
 }
 
 // Interface guards.

@@ -27,7 +27,7 @@ func requestWith(id *hub.Identity) *http.Request {
 	w := httptest.NewRecorder()
 	r := caddyhttp.PrepareRequest(httptest.NewRequest("GET", "/", nil), caddy.NewReplacer(), w, nil)
 	if id != nil {
-		caddyhttp.SetVar(r.Context(), hub.IdentityVar, id)
+		hub.SetIdentity(r, id)
 	}
 	caddyhttp.SetVar(r.Context(), caddyhttp.ClientIPVarKey, "10.0.0.1")
 	return r
@@ -79,24 +79,6 @@ func TestPrincipalsLRU(t *testing.T) {
 	}
 }
 
-func TestStatusOf(t *testing.T) {
-	tests := []struct {
-		written int
-		err     error
-		want    int
-	}{
-		{0, nil, 200},
-		{404, nil, 404},
-		{0, caddyhttp.Error(502, fmt.Errorf("dial")), 502},
-		{0, fmt.Errorf("boom"), 500},
-	}
-	for _, tt := range tests {
-		if got := statusOf(tt.written, tt.err); got != tt.want {
-			t.Errorf("statusOf(%d, %v) = %d, want %d", tt.written, tt.err, got, tt.want)
-		}
-	}
-}
-
 // BenchmarkServeHTTP measures the handler's own cost per request (the next
 // handler writes 200), without and with a block action (warm path).
 func BenchmarkServeHTTP(b *testing.B) {
@@ -114,7 +96,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 			w := httptest.NewRecorder()
 			r := caddyhttp.PrepareRequest(httptest.NewRequest("GET", "/api/v1/chantiers/42", nil), caddy.NewReplacer(), w, nil)
 			r.Header.Set("User-Agent", "erp-connector/2.1")
-			caddyhttp.SetVar(r.Context(), hub.IdentityVar, keyID("k1"))
+			hub.SetIdentity(r, keyID("k1"))
 			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) error {
 				w.WriteHeader(200)
 				return nil

@@ -83,15 +83,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}()
 	err := next.ServeHTTP(aw, r)
 	if !aw.recorded {
-		status := http.StatusOK // nothing written: net/http sends 200
-		if err != nil {
-			status = http.StatusInternalServerError
-			var he caddyhttp.HandlerError
-			if errors.As(err, &he) && he.StatusCode != 0 {
-				status = he.StatusCode
-			}
-		}
-		aw.record(status)
+		// Nothing written: the error's status, which handle_errors will
+		// send, or net/http's 200.
+		aw.record(hub.StatusFor(0, err))
 		if aw.failed {
 			// handle_errors must not answer the inner error instead.
 			aw.unavailable()
@@ -124,7 +118,7 @@ func (aw *auditWriter) record(status int) {
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
 		rec.IPAddress = ip
 	}
-	if id, ok := caddyhttp.GetVar(r.Context(), hub.IdentityVar).(*hub.Identity); ok && id != nil {
+	if id := hub.IdentityOf(r); id != nil {
 		rec.UserID, rec.APIKeyID, rec.OAuthClientID, rec.AuthMethod = id.Subject, id.KeyID, id.ClientID, id.Method
 	}
 	hdr := aw.Header()

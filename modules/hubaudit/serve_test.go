@@ -83,7 +83,7 @@ func TestServeHTTPRecords(t *testing.T) {
 		{
 			name: "update with identity, body and changes", method: "PATCH", path: "/api/v1/chantiers/42", body: body,
 			next: func(w http.ResponseWriter, r *http.Request) error {
-				caddyhttp.SetVar(r.Context(), hub.IdentityVar, alice)
+				hub.SetIdentity(r, alice)
 				_, _ = io.ReadAll(r.Body)
 				w.Header().Set(chain.ChangesHeader, chain.EncodeChanges(map[string]any{"nom": "A", "password": "p"}, map[string]any{"nom": "B", "password": "q"}))
 				_, _ = w.Write([]byte(`{}`))

@@ -1,10 +1,13 @@
 // Package hubauth is the hub_auth HTTP handler: it authenticates every
 // request (API key, user JWT or OAuth2 access token), enforces scopes per
 // route and the key's IP allowlist, strips client-sent identity headers and
-// forwards the verified identity to the upstream as a signed assertion.
+// passes the verified identity on: to the other handlers (hub.IdentityOf)
+// and, as the signed assertion {hub.assertion} that the proxy's header_up
+// sends, to the upstream.
 package hubauth
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -210,10 +213,55 @@ func (h *Handler) requiredScopes(rule *Rule, r *http.Request) []string {
 	return nil
 }
 
-// forward signs the identity into the assertion header and exposes it as
-// placeholders for later handlers and logs.
+// forward records the identity for the handlers after hub_auth
+// (hub.SetIdentity), exposes it as placeholders for logs, and registers
+// {hub.assertion}, which the proxy's header_up evaluates (see assertionOf).
+// Without a secret no assertion could be signed: nothing is forwarded.
 func (h *Handler) forward(r *http.Request, id *hub.Identity, rid string) error {
-	claims := assertion.Claims{
+	if len(h.secret) == 0 {
+		return caddyhttp.Error(http.StatusInternalServerError, errNoSecret)
+	}
+	hub.SetIdentity(r, id)
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return nil
+	}
+	repl.Set("hub.auth.subject", id.Subject)
+	repl.Set("hub.auth.key_id", id.KeyID)
+	repl.Set("hub.auth.client_id", id.ClientID)
+	repl.Set("hub.auth.method", id.Method)
+	repl.Set("hub.auth.role", id.Role)
+	repl.Set("hub.auth.scopes", strings.Join(id.Scopes, " "))
+	repl.Map(func(key string) (any, bool) {
+		if key != AssertionPlaceholder {
+			return nil, false
+		}
+		return h.assertionOf(r, id, rid), true
+	})
+	return nil
+}
+
+var errNoSecret = errors.New("hub_auth: no gateway secret to sign identity assertions")
+
+// AssertionPlaceholder is {hub.assertion}: the signed identity assertion
+// of the request, for the proxy that leaves the gateway:
+//
+//	reverse_proxy <upstream> {
+//	    header_up X-Hub-Identity {hub.assertion}
+//	}
+//
+// It is evaluated when the proxy applies header_up, so the assertion is
+// signed once per request (per attempt when the proxy retries), where the
+// request leaves the gateway, and bound to the method the upstream is
+// actually asked (hub.UpstreamMethod: GET for a HEAD a body transformer
+// turned into a GET). Never log it: it is a bearer credential for 30 s.
+const AssertionPlaceholder = "hub.assertion"
+
+// assertionOf signs the assertion of id for the method the upstream is
+// asked. A signing failure (it cannot happen with a provisioned secret)
+// gives an empty assertion, which the upstream refuses: never fail open.
+func (h *Handler) assertionOf(r *http.Request, id *hub.Identity, rid string) string {
+	token, err := assertion.Sign(h.secret, assertion.Claims{
 		Subject:    id.Subject,
 		Role:       id.Role,
 		Method:     id.Method,
@@ -221,23 +269,13 @@ func (h *Handler) forward(r *http.Request, id *hub.Identity, rid string) error {
 		ClientID:   id.ClientID,
 		Scopes:     id.Scopes,
 		RequestID:  rid,
-		HTTPMethod: r.Method,
-	}
-	token, err := assertion.Sign(h.secret, claims, h.now())
+		HTTPMethod: hub.UpstreamMethod(r),
+	}, h.now())
 	if err != nil {
-		return caddyhttp.Error(http.StatusInternalServerError, err)
+		h.log.Error("signing the identity assertion", zap.String("request_id", rid), zap.Error(err))
+		return ""
 	}
-	r.Header.Set(assertion.Header, token)
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("hub.auth.subject", id.Subject)
-		repl.Set("hub.auth.key_id", id.KeyID)
-		repl.Set("hub.auth.client_id", id.ClientID)
-		repl.Set("hub.auth.method", id.Method)
-		repl.Set("hub.auth.role", id.Role)
-		repl.Set("hub.auth.scopes", strings.Join(id.Scopes, " "))
-	}
-	caddyhttp.SetVar(r.Context(), IdentityVar, id)
-	return nil
+	return token
 }
 
 // canonicalPath reports whether p is absolute and has no empty, "." or ".."
@@ -249,10 +287,6 @@ func canonicalPath(p string) bool {
 	c := path.Clean(p)
 	return p == c || p == c+"/"
 }
-
-// IdentityVar is the caddyhttp variable holding the *hub.Identity of the
-// request for the policies that run after hub_auth.
-const IdentityVar = "hub.identity"
 
 // stripIdentityHeaders removes every X-Hub-* header a client sent: only the
 // gateway speaks for identity.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/headers"
 	"go.uber.org/zap"
 
 	"github.com/hubchantier/hubgate/internal/assertion"
@@ -125,6 +126,7 @@ func serve(t *testing.T, h *Handler, method, target string, hdr http.Header, cli
 
 	res := result{rec: w, repl: repl}
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		proxyBoundary(r)
 		res.next = r
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -136,6 +138,14 @@ func serve(t *testing.T, h *Handler, method, target string, hdr http.Header, cli
 		}
 	}
 	return res
+}
+
+// proxyBoundary applies the default Caddyfile's
+// "header_up X-Hub-Identity {hub.assertion}" to r as reverse_proxy does
+// when the request leaves the gateway (to its own copy of the request).
+func proxyBoundary(r *http.Request) {
+	ops := headers.HeaderOps{Set: http.Header{assertion.Header: {"{" + AssertionPlaceholder + "}"}}}
+	ops.ApplyToRequest(r)
 }
 
 func header(kv ...string) http.Header {
@@ -506,9 +516,9 @@ func checkForwarded(t *testing.T, res result, method string, want *hub.Identity)
 	if got, _ := res.repl.GetString("hub.auth.scopes"); got != strings.Join(want.Scopes, " ") {
 		t.Errorf("{hub.auth.scopes} = %q, want %q", got, strings.Join(want.Scopes, " "))
 	}
-	id, ok := caddyhttp.GetVar(r.Context(), hub.IdentityVar).(*hub.Identity)
-	if !ok || id.Subject != want.Subject || id.Method != want.Method {
-		t.Errorf("var %s = %+v, want %+v", hub.IdentityVar, id, want)
+	id := hub.IdentityOf(r)
+	if id == nil || id.Subject != want.Subject || id.Method != want.Method {
+		t.Errorf("hub.IdentityOf = %+v, want %+v", id, want)
 	}
 }
 

@@ -153,7 +153,7 @@ func request(method, target string, id *hub.Identity, headers ...string) *http.R
 	r := httptest.NewRequest(method, target, nil)
 	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), nil, nil)
 	if id != nil {
-		caddyhttp.SetVar(r.Context(), hub.IdentityVar, id)
+		hub.SetIdentity(r, id)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		r.Header.Add(headers[i], headers[i+1])

@@ -36,13 +36,15 @@ func normalizeQuery(raw string) (string, bool) {
 	return v.Encode(), true // Encode sorts by key
 }
 
-// principalOf describes who is asking, for the cache key: the subject, the
+// partitionOf describes who is asking, for the cache key: the subject, the
 // role, the authentication method, the key id or OAuth2 client id and the
-// sorted scopes. Two keys of one user with different scopes are different
-// principals: what one may see is not what the other may see.
-func principalOf(id *hub.Identity) string {
-	if id == nil || id.Subject == "" {
-		return "anonymous"
+// sorted scopes. It is on purpose finer than hub.PrincipalOf (which counts
+// callers for limits): two keys of one user with different scopes, or one
+// user before and after a role change, see different things and must not
+// share entries. Every anonymous caller shares one partition.
+func partitionOf(id *hub.Identity) string {
+	if id.Anonymous() || id.Subject == "" {
+		return anonymousPartition
 	}
 	scopes := append([]string(nil), id.Scopes...)
 	sort.Strings(scopes)
@@ -68,11 +70,8 @@ func escapeField(s string) string {
 	return r.Replace(s)
 }
 
-// identityOf returns the identity hub_auth left on the request, or nil.
-func identityOf(r *http.Request) *hub.Identity {
-	id, _ := getVar(r, hub.IdentityVar).(*hub.Identity)
-	return id
-}
+// anonymousPartition is the cache partition of callers without a subject.
+const anonymousPartition = "anonymous"
 
 // requestKey is what a request is cached under, before Vary.
 type requestKey struct {
@@ -96,11 +95,11 @@ func buildKey(r *http.Request, query string, shared bool) requestKey {
 	b.WriteByte('\x1e')
 	b.WriteString(query)
 	b.WriteByte('\x1e')
-	id := identityOf(r)
+	id := hub.IdentityOf(r)
 	if shared {
 		b.WriteString("*shared*")
 	} else {
-		b.WriteString(principalOf(id))
+		b.WriteString(partitionOf(id))
 	}
 	k := requestKey{material: b.String()}
 	k.hash = hashHex(k.material)

@@ -17,8 +17,6 @@ import (
 // cacheName is this cache's name in Cache-Status (RFC 9211 §2).
 const cacheName = "hubgate"
 
-func getVar(r *http.Request, key string) any { return caddyhttp.GetVar(r.Context(), key) }
-
 // ServeHTTP answers reads from the cache and invalidates on writes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	switch r.Method {

@@ -69,7 +69,7 @@ func TestPrincipalIsolation(t *testing.T) {
 				mu.Lock()
 				hits++
 				mu.Unlock()
-				id := identityOf(r)
+				id := hub.IdentityOf(r)
 				owner := "anonymous"
 				if id != nil {
 					owner = id.Subject + "/" + id.KeyID + "/" + strings.Join(id.Scopes, "+")

@@ -9,14 +9,12 @@ package hubetag
 import (
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/internal/headget"
 	"github.com/hubchantier/hubgate/internal/problem"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
@@ -45,8 +43,6 @@ type Handler struct {
 	CacheControl string `json:"cache_control,omitempty"`
 
 	cacheControl string
-	secret       []byte // to re-bind a HEAD's identity assertion to GET
-	now          func() time.Time
 	log          *zap.Logger
 	responses    *prometheus.CounterVec
 }
@@ -59,11 +55,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision sets defaults, registers the metrics and, when the hub app is
-// configured, takes the gateway↔upstream secret.
+// Provision sets defaults and registers the metrics.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.log = ctx.Logger()
-	h.now = time.Now
 	if h.MaxSize == 0 {
 		h.MaxSize = DefaultMaxSize
 	}
@@ -79,7 +73,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := hub.RegisterCollectors(ctx.GetMetricsRegistry(), h.responses); err != nil {
 		return fmt.Errorf("hub_etag metrics: %w", err)
 	}
-	h.secret = hub.SecretIfConfigured(ctx)
 	return nil
 }
 
@@ -106,8 +99,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		inner = withHeader(r)
 		ew.cond = takeConditionals(inner.Header)
 		if r.Method == http.MethodHead {
+			// Every inner handler builds exactly what a GET gets and the
+			// tag is computed on the same bytes: HEAD answers like GET
+			// without a body (RFC 9110 §9.3.2). The upstream is asked GET
+			// too; the assertion is signed for it at the proxy boundary.
 			ew.head = true
-			ew.innerHead = !h.asGet(inner)
+			hub.ForwardAsGet(inner)
 		}
 	case http.MethodPut, http.MethodPatch, http.MethodDelete:
 		if hasWriteConditions(r.Header) {
@@ -133,17 +130,6 @@ func withHeader(r *http.Request) *http.Request {
 	r2 := r.WithContext(r.Context())
 	r2.Header = r.Header.Clone()
 	return r2
-}
-
-// asGet turns a HEAD going inward into a GET, so that every inner handler
-// builds exactly what a GET gets and the tag is computed on the same bytes:
-// HEAD answers like GET without a body (RFC 9110 §9.3.2). The identity
-// assertion hub_auth signed is bound to the method; it is verified and
-// signed again for GET (same claims, both reads). Without the secret, or
-// with an assertion that does not verify, the HEAD goes inward unchanged
-// and is answered with the headers inner handlers give it.
-func (h *Handler) asGet(r *http.Request) bool {
-	return headget.AsGet(r, h.secret, h.now())
 }
 
 // hasWriteConditions reports whether a write carries If-Match or

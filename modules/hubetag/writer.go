@@ -9,12 +9,9 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-)
 
-// UpstreamETagVar is the caddyhttp variable where a handler that rewrites
-// a response body (hub_fields, hub_version) keeps the upstream's ETag after
-// deleting the header (the body transformers' contract, see docs/etag.md).
-const UpstreamETagVar = "hub.upstream_etag"
+	"github.com/hubchantier/hubgate/modules/hub"
+)
 
 // mode is what the writer does with the response.
 type mode int
@@ -33,18 +30,15 @@ const (
 // sent; anything else passes through untouched.
 type writer struct {
 	*caddyhttp.ResponseWriterWrapper
-	h    *Handler
-	req  *http.Request // as the client sent it (HEAD stays HEAD)
-	cond conditionals
-	read bool // GET or HEAD: preconditions are evaluated here
-	head bool // the client asked HEAD: never send a body
-	// innerHead is a HEAD that went inward as HEAD (see Handler.asGet):
-	// its empty body has no tag to compute.
-	innerHead bool
-	mode      mode
-	status    int
-	buf       *bytes.Buffer
-	maxSize   int64
+	h       *Handler
+	req     *http.Request // as the client sent it (HEAD stays HEAD)
+	cond    conditionals
+	read    bool // GET or HEAD: preconditions are evaluated here
+	head    bool // the client asked HEAD: never send a body
+	mode    mode
+	status  int
+	buf     *bytes.Buffer
+	maxSize int64
 }
 
 // WriteHeader decides the mode (see writer).
@@ -94,12 +88,9 @@ func personal(hdr http.Header) bool {
 }
 
 // bufferable reports whether the body may be held to be hashed: not a
-// stream (SSE), not a declared size over the limit, not the empty body of
-// a HEAD.
+// stream (SSE), not a declared size over the limit. (A HEAD goes inward
+// as a GET: the body is the GET's.)
 func (w *writer) bufferable(hdr http.Header) bool {
-	if w.innerHead {
-		return false
-	}
 	if mt, _, _ := mime.ParseMediaType(hdr.Get("Content-Type")); mt == "text/event-stream" {
 		return false
 	}
@@ -223,8 +214,9 @@ func (w *writer) finish() error {
 	b := w.buf
 	w.buf = nil
 	defer putBuffer(b)
-	upstream, _ := caddyhttp.GetVar(w.req.Context(), UpstreamETagVar).(string)
-	etag := computeTag(upstream, b.Bytes())
+	// A body transformer that rewrote the body kept the upstream's ETag
+	// (hub.KeepUpstreamETag): the tag stays tied to the row version.
+	etag := computeTag(hub.UpstreamETag(w.req), b.Bytes())
 	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 	if !w.finishHeaders(etag, outcomeComputed) || w.head {
 		return nil

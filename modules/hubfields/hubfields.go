@@ -18,14 +18,12 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/internal/headget"
 	"github.com/hubchantier/hubgate/internal/jsonx"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
@@ -67,8 +65,6 @@ type Handler struct {
 
 	allowed map[string]*jsonx.Node
 	objects map[string]bool
-	secret  []byte // to re-bind a HEAD's identity assertion to GET
-	now     func() time.Time
 	log     *zap.Logger
 }
 
@@ -86,15 +82,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.compile(); err != nil {
 		return err
 	}
-	h.secret = hub.SecretIfConfigured(ctx)
 	return hub.RegisterCollectors(ctx.GetMetricsRegistry(), outcomes())
 }
 
 // compile sets defaults and builds the whitelist trees.
 func (h *Handler) compile() error {
-	if h.now == nil {
-		h.now = time.Now
-	}
 	if h.MaxFields <= 0 {
 		h.MaxFields = jsonx.MaxFields
 	}
@@ -154,7 +146,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if plan.Allowed == nil {
 		plan.Allowed = &jsonx.Node{Children: map[string]*jsonx.Node{}}
 	}
-	caddyhttp.SetVar(r.Context(), jsonx.FieldsVar, plan)
+	hub.SetFieldsPlan(r, plan)
 	if h.deferred(r.URL.Path) {
 		count("deferred")
 		return next.ServeHTTP(w, r)
@@ -168,24 +160,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		// A HEAD answers with the headers of the filtered GET, its
 		// Content-Length included (RFC 9110 §9.3.2): it goes inward as a
 		// GET and the body is dropped. hub_etag, when outer, did it already.
-		if g, ok := headget.Inward(r, h.secret, h.now()); ok {
-			w, r = headget.DropBody(w), g
-		}
+		w, r = hub.HeadAsGet(w, r)
 	}
 	rec := jsonx.NewRecorder(w, h.MaxBody, func(status int, hdr http.Header) bool {
 		// Only a 200 is the representation the selection describes;
 		// errors, 201s and others keep their whole body.
-		if status != http.StatusOK || plan.Claimed || !jsonx.Transformable(status, hdr, h.MaxBody) {
-			return false
-		}
-		if r.Method == http.MethodHead {
-			// Still a HEAD (the assertion could not be re-bound): the
-			// full length is not the filtered one.
-			headget.Unknown(r, hdr)
-			return false
-		}
-		return true
+		return status == http.StatusOK && !plan.Claimed && jsonx.Transformable(status, hdr, h.MaxBody)
 	})
+	rec.KeepETag = hub.KeepUpstreamETag
 	err := next.ServeHTTP(rec, r)
 	if !rec.Buffered() {
 		if err == nil {

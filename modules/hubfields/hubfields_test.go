@@ -12,7 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/internal/jsonx"
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 const (
@@ -89,7 +89,7 @@ func TestServeHTTP(t *testing.T) {
 			if saw != tt.wantQuery {
 				t.Fatalf("upstream saw query %q, want %q", saw, tt.wantQuery)
 			}
-			etag, _ := caddyhttp.GetVar(req.Context(), jsonx.UpstreamETagVar).(string)
+			etag := hub.UpstreamETag(req)
 			if tt.rewritten != (rec.Header().Get("ETag") == "") || tt.rewritten != (etag == `"v1"`) {
 				t.Fatalf("ETag contract: header %q, var %q", rec.Header().Get("ETag"), etag)
 			}
@@ -137,7 +137,7 @@ func TestDeferredPublishesPlan(t *testing.T) {
 	if err := h.ServeHTTP(rec, req, upstream(200, object, nil, &saw)); err != nil {
 		t.Fatal(err)
 	}
-	plan, _ := caddyhttp.GetVar(req.Context(), jsonx.FieldsVar).(*jsonx.Plan)
+	plan := hub.FieldsPlanOf(req)
 	if plan == nil || plan.Raw != "name" || plan.Entity != "chantiers" || !plan.Envelope || plan.Selected != nil {
 		t.Fatalf("plan %+v", plan)
 	}

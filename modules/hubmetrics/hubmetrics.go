@@ -4,7 +4,6 @@
 package hubmetrics
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -61,29 +60,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // ServeHTTP times the rest of the chain and records its outcome.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := h.now()
-	// A nil buffer and a ShouldBuffer that says no: the recorder only
-	// remembers the status, the body streams through (SSE, large bodies).
-	rec := caddyhttp.NewResponseRecorder(w, nil, neverBuffer)
-	err := next.ServeHTTP(rec, r)
-	status := rec.Status()
-	if err != nil {
-		// handle_errors writes the answer after we return; its status is
-		// the error's (Caddy's own metrics do the same).
-		status = http.StatusInternalServerError
-		var he caddyhttp.HandlerError
-		if errors.As(err, &he) && he.StatusCode != 0 {
-			status = he.StatusCode
-		}
-	} else if status == 0 {
-		status = http.StatusOK // nothing written: net/http sends 200
-	}
+	// Outermost, hub_metrics installs the request's one status recorder
+	// (bodies stream through); hub_anomaly reads the same one.
+	st := hub.TrackStatus(w, r)
+	err := next.ServeHTTP(st.Writer(), r)
+	status := st.Final(err)
 	method, endpoint := Method(r.Method), hub.RouteOf(r)
 	h.requests.WithLabelValues(method, endpoint, statusLabel(status)).Inc()
 	h.duration.WithLabelValues(method, endpoint).Observe(h.now().Sub(start).Seconds())
 	return err
 }
-
-func neverBuffer(int, http.Header) bool { return false }
 
 // Method maps a request method to a bounded label: the methods of RFC 9110
 // §9 and PATCH (RFC 5789) as they are, anything else OTHER (methods are

@@ -229,13 +229,13 @@ type applied struct {
 // their partitions. Who counts as one caller is hub.PrincipalOf's rule,
 // shared with hub_anomaly.
 func (h *Handler) windows(r *http.Request) []applied {
-	id, _ := caddyhttp.GetVar(r.Context(), hub.IdentityVar).(*hub.Identity)
+	id := hub.IdentityOf(r)
 	var principal, network string
 	partition := func(per string) string {
 		switch per {
 		case PerIP:
 			if network == "" {
-				network = "ip:" + hub.SafeKeyPart(hub.ClientNetwork(r, h.ipv6Bits))
+				network = hub.NetworkPrincipal(r, h.ipv6Bits).Key
 			}
 			return network
 		case PerUser:

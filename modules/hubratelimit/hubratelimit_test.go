@@ -78,7 +78,7 @@ func serve(t *testing.T, h *Handler, method, path string, id *hub.Identity, ip s
 	r := httptest.NewRequest(method, path, nil)
 	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
 	if id != nil {
-		caddyhttp.SetVar(r.Context(), hub.IdentityVar, id)
+		hub.SetIdentity(r, id)
 	}
 	caddyhttp.SetVar(r.Context(), caddyhttp.ClientIPVarKey, ip)
 	called := false

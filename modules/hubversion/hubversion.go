@@ -28,7 +28,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/internal/headget"
 	"github.com/hubchantier/hubgate/internal/jsonx"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
@@ -89,8 +88,6 @@ type Handler struct {
 	deprecated string // header values, precomputed
 	sunset     string
 	links      string // rel="deprecation" / rel="sunset" links
-	secret     []byte // to re-bind a HEAD's identity assertion to GET
-	now        func() time.Time
 	log        *zap.Logger
 }
 
@@ -108,14 +105,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.setup(); err != nil {
 		return err
 	}
-	h.secret = hub.SecretIfConfigured(ctx)
 	return hub.RegisterCollectors(ctx.GetMetricsRegistry(), translations())
 }
 
 func (h *Handler) setup() error {
-	if h.now == nil {
-		h.now = time.Now
-	}
 	if h.V1Prefix == "" {
 		h.V1Prefix = DefaultV1Prefix
 	}
@@ -220,17 +213,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // headAsGet sends a HEAD inward as a GET and drops the body of the answer,
 // so that the HEAD gets the headers of the translated GET, Content-Length
 // included (RFC 9110 §9.3.2). hub_etag, when it is outer, has already done
-// so; without it this keeps v2 right. When the assertion cannot be re-bound
-// the HEAD goes inward unchanged (see headget.Unknown for its headers).
+// so; without it this keeps v2 right.
 func (h *Handler) headAsGet(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request) {
 	if r.Method != http.MethodHead {
 		return w, r
 	}
-	g, ok := headget.Inward(r, h.secret, h.now())
-	if !ok {
-		return w, r
-	}
-	return headget.DropBody(w), g
+	return hub.HeadAsGet(w, r)
 }
 
 // deprecationHeaders marks a v1 answer: set before the upstream answers so

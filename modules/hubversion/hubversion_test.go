@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hubchantier/hubgate/internal/jsonx"
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 func newHandler(t *testing.T) *Handler {
@@ -109,7 +110,7 @@ func TestV2(t *testing.T) {
 			}
 			if tt.fields != "" {
 				wl, _ := jsonx.Whitelist([]string{"id", "nom", "adresse", "statut"})
-				caddyhttp.SetVar(req.Context(), jsonx.FieldsVar, &jsonx.Plan{Raw: tt.fields, Entity: "chantiers", Envelope: true, Allowed: wl, MaxFields: 50, MaxLevels: 5})
+				hub.SetFieldsPlan(req, &jsonx.Plan{Raw: tt.fields, Entity: "chantiers", Envelope: true, Allowed: wl, MaxFields: 50, MaxLevels: 5})
 			}
 			var got seen
 			rec := httptest.NewRecorder()
@@ -160,7 +161,7 @@ func TestV2Refusals(t *testing.T) {
 			req.Header.Set("Content-Type", "application/json")
 			if tt.fields != "" {
 				wl, _ := jsonx.Whitelist([]string{"id", "nom", "adresse", "statut"})
-				caddyhttp.SetVar(req.Context(), jsonx.FieldsVar, &jsonx.Plan{Raw: tt.fields, Entity: "chantiers", Envelope: true, Allowed: wl, MaxFields: 50, MaxLevels: 5})
+				hub.SetFieldsPlan(req, &jsonx.Plan{Raw: tt.fields, Entity: "chantiers", Envelope: true, Allowed: wl, MaxFields: 50, MaxLevels: 5})
 			}
 			called := false
 			rec := httptest.NewRecorder()

@@ -7,8 +7,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/hubchantier/hubgate/internal/headget"
 	"github.com/hubchantier/hubgate/internal/jsonx"
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 // serveOpenAPI answers <v2_prefix>openapi.json with the v1 document of the
@@ -19,15 +19,9 @@ func (h *Handler) serveOpenAPI(w http.ResponseWriter, r *http.Request, next cadd
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = h.OpenAPISource, "", ""
 	r.RequestURI = r.URL.RequestURI()
 	rec := jsonx.NewRecorder(w, h.MaxBody, func(status int, hdr http.Header) bool {
-		if status != http.StatusOK || !jsonx.Transformable(status, hdr, h.MaxBody) {
-			return false
-		}
-		if r.Method == http.MethodHead {
-			headget.Unknown(r, hdr) // still a HEAD (see headAsGet)
-			return false
-		}
-		return true
+		return status == http.StatusOK && jsonx.Transformable(status, hdr, h.MaxBody)
 	})
+	rec.KeepETag = hub.KeepUpstreamETag
 	if err := next.ServeHTTP(rec, r); err != nil {
 		if rec.Buffered() {
 			rec.Discard()

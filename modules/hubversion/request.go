@@ -12,9 +12,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/internal/headget"
 	"github.com/hubchantier/hubgate/internal/jsonx"
 	"github.com/hubchantier/hubgate/internal/problem"
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 var (
@@ -24,7 +24,7 @@ var (
 
 // serveV2 translates one v2 exchange.
 func (h *Handler) serveV2(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	plan, _ := caddyhttp.GetVar(r.Context(), jsonx.FieldsVar).(*jsonx.Plan)
+	plan := hub.FieldsPlanOf(r)
 	if plan != nil {
 		// hub_fields left the v2 names to us: validate them against the
 		// whitelist (v1 names) and apply the selection in our pass.
@@ -41,17 +41,10 @@ func (h *Handler) serveV2(w http.ResponseWriter, r *http.Request, next caddyhttp
 	}
 	rec := jsonx.NewRecorder(w, h.MaxBody, func(status int, hdr http.Header) bool {
 		h.rewriteLocation(hdr)
-		if !jsonx.Transformable(status, hdr, 1<<62) {
-			return false
-		}
-		if r.Method == http.MethodHead {
-			// Still a HEAD (see headAsGet): the v1 length is not the v2 one.
-			headget.Unknown(r, hdr)
-			return false
-		}
-		return true
+		return jsonx.Transformable(status, hdr, 1<<62)
 	})
 	rec.Strict = true
+	rec.KeepETag = hub.KeepUpstreamETag
 	if err := next.ServeHTTP(rec, r); err != nil {
 		if rec.Buffered() {
 			rec.Discard()

@@ -223,6 +223,7 @@ http://{$HUB_LISTEN} {
 	hub_etag
 	reverse_proxy {$HUB_UPSTREAM} {
 		header_up Accept-Encoding identity
+		header_up X-Hub-Identity {hub.assertion}
 	}
 }
 `

@@ -26,6 +26,7 @@ http://{$HUB_LISTEN} {
 	hub_auth
 	reverse_proxy {$HUB_UPSTREAM} {
 		header_up Accept-Encoding identity
+		header_up X-Hub-Identity {hub.assertion}
 	}
 }
 `

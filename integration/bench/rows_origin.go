@@ -153,6 +153,7 @@ http://{$HUB_LISTEN} {
 	}
 	reverse_proxy {$HUB_ORIGIN} {
 		header_up Accept-Encoding identity
+		header_up X-Hub-Identity {hub.assertion}
 	}
 }
 `

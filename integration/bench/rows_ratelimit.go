@@ -22,6 +22,7 @@ http://{$HUB_LISTEN} {
 		}
 		reverse_proxy {$HUB_UPSTREAM} {
 			header_up Accept-Encoding identity
+			header_up X-Hub-Identity {hub.assertion}
 		}
 	}
 }

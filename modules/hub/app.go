@@ -257,18 +257,3 @@ var (
 	_ caddy.Validator    = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 )
-
-// SecretIfConfigured returns the shared secret of the config's hub app, or
-// nil when the config has none. Handlers that re-sign identity assertions
-// (a HEAD turned into an inner GET) use it; without it they leave the
-// request as it is.
-func SecretIfConfigured(ctx caddy.Context) []byte {
-	app, err := ctx.AppIfConfigured("hub")
-	if err != nil {
-		return nil
-	}
-	if a, ok := app.(*App); ok {
-		return a.SharedSecret()
-	}
-	return nil
-}

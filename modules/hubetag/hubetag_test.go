@@ -32,7 +32,7 @@ type upstream struct {
 	body      string
 	header    map[string]string
 	etag      string // ETag header; "" for none
-	varETag   string // set as hub.upstream_etag (a transformer moved it)
+	varETag   string // kept by hub.KeepUpstreamETag (a transformer moved it)
 	chunked   bool   // no Content-Length
 	readFrom  bool   // write through io.Copy (ReadFrom), as reverse_proxy does
 	flushEach bool

@@ -227,5 +227,10 @@ func init() {
 		return
 	}
 	originRow("origin: shipped chain, cache hits (Redis store)", 207, false, shipped(),
-		func(e *Env) string { return "HUB_REDIS_URL=" + e.RedisURL })
+		func(e *Env) string { return "HUB_REDIS_URL=" + e.RedisURL },
+		func(e *Env) string {
+			prefix := fmt.Sprintf("bench:origin:%d:", time.Now().UnixNano())
+			e.stops = append(e.stops, func() { _, _ = harness.DeleteRedisPrefix(e.RedisURL, prefix) })
+			return "HUB_REDIS_PREFIX=" + prefix
+		})
 }

@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 )
 
 // TestSinkSendsSignedCheckpoint: each batch carries the signed head of the
@@ -16,7 +16,7 @@ import (
 func TestSinkSendsSignedCheckpoint(t *testing.T) {
 	j := openTest(t, t.TempDir(), 1<<20)
 	defer j.Close()
-	var last *chain.Record
+	var last *auditchain.Record
 	for i := 0; i < 3; i++ {
 		rec := testRecord()
 		wait, err := j.Append(rec)
@@ -33,8 +33,8 @@ func TestSinkSendsSignedCheckpoint(t *testing.T) {
 		t.Fatalf("batch %d, %v", len(batch), err)
 	}
 	var got struct {
-		Records    []chain.Record    `json:"records"`
-		Checkpoint *chain.Checkpoint `json:"checkpoint"`
+		Records    []auditchain.Record    `json:"records"`
+		Checkpoint *auditchain.Checkpoint `json:"checkpoint"`
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewDecoder(r.Body).Decode(&got)
@@ -48,7 +48,7 @@ func TestSinkSendsSignedCheckpoint(t *testing.T) {
 	if len(got.Records) != 3 || cp == nil {
 		t.Fatalf("sent %d records, checkpoint %+v", len(got.Records), cp)
 	}
-	if cp.GatewayID != j.GatewayID() || cp.Seq != last.Seq || cp.Hash != last.Hash || !cp.Valid(chain.CheckpointKey(testSecret)) {
+	if cp.GatewayID != j.GatewayID() || cp.Seq != last.Seq || cp.Hash != last.Hash || !cp.Valid(auditchain.CheckpointKey(testSecret)) {
 		t.Fatalf("checkpoint %+v, want seq %d hash %s signed", cp, last.Seq, last.Hash)
 	}
 }

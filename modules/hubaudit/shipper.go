@@ -17,7 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 )
 
 // Sink receives batches of records (each a JSON object). It must be
@@ -40,7 +40,7 @@ type HTTPSink struct {
 // Send posts {"records":[…],"checkpoint":{…}} and expects a 2xx. The
 // checkpoint is the signed head of the chain after the batch (its last
 // record): the store keeps it outside audit_logs so that deleting the
-// newest records shows (chain.Checkpoint).
+// newest records shows (auditchain.Checkpoint).
 func (s *HTTPSink) Send(ctx context.Context, records [][]byte) error {
 	var b bytes.Buffer
 	b.WriteString(`{"records":[`)
@@ -76,9 +76,9 @@ func (s *HTTPSink) Send(ctx context.Context, records [][]byte) error {
 }
 
 // checkpointOf signs the head of the chain at the last record of a batch.
-func checkpointOf(records [][]byte, secret []byte) (chain.Checkpoint, bool) {
+func checkpointOf(records [][]byte, secret []byte) (auditchain.Checkpoint, bool) {
 	if len(records) == 0 || len(secret) == 0 {
-		return chain.Checkpoint{}, false
+		return auditchain.Checkpoint{}, false
 	}
 	var last struct {
 		GatewayID string    `json:"gateway_id"`
@@ -87,10 +87,10 @@ func checkpointOf(records [][]byte, secret []byte) (chain.Checkpoint, bool) {
 		Timestamp time.Time `json:"timestamp"`
 	}
 	if err := json.Unmarshal(records[len(records)-1], &last); err != nil || last.GatewayID == "" {
-		return chain.Checkpoint{}, false
+		return auditchain.Checkpoint{}, false
 	}
-	cp := chain.Checkpoint{GatewayID: last.GatewayID, Seq: last.Seq, Hash: last.Hash, Timestamp: last.Timestamp}
-	cp.Sign(chain.CheckpointKey(secret))
+	cp := auditchain.Checkpoint{GatewayID: last.GatewayID, Seq: last.Seq, Hash: last.Hash, Timestamp: last.Timestamp}
+	cp.Sign(auditchain.CheckpointKey(secret))
 	return cp, true
 }
 

@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/internal/problem"
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
 	"github.com/hubchantier/hubgate/upstream/httpx"
 	"github.com/hubchantier/hubgate/upstream/page"
 )
@@ -53,8 +53,8 @@ func internalOnly(secret []byte, h http.HandlerFunc) http.Handler {
 // batch) is stored after the records, in audit_checkpoints.
 func (s *Store) handleIngest(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Records    []chain.Record    `json:"records"`
-		Checkpoint *chain.Checkpoint `json:"checkpoint"`
+		Records    []auditchain.Record    `json:"records"`
+		Checkpoint *auditchain.Checkpoint `json:"checkpoint"`
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBatchBody))
 	if err := dec.Decode(&body); err != nil {
@@ -93,7 +93,7 @@ func (s *Store) handleIngest(w http.ResponseWriter, r *http.Request) {
 
 // validate refuses records no gateway produces. A record whose hash does
 // not match is still stored: verify reports it, nothing is silently lost.
-func validate(r *chain.Record) string {
+func validate(r *auditchain.Record) string {
 	switch {
 	case r.EventID == "" || len(r.EventID) > 64:
 		return "event_id is required (at most 64 characters)"
@@ -105,9 +105,9 @@ func validate(r *chain.Record) string {
 		return "timestamp is required"
 	case len(r.Hash) != 64:
 		return "hash must be a hex SHA-256"
-	case len(r.Changes) > 4*chain.MaxChanges:
+	case len(r.Changes) > 4*auditchain.MaxChanges:
 		return "changes too large"
-	case len(r.ClientRequestID) > chain.MaxClientRequestID || len(r.AttemptedUserID) > 64:
+	case len(r.ClientRequestID) > auditchain.MaxClientRequestID || len(r.AttemptedUserID) > 64:
 		return "client_request_id or attempted_user_id too long"
 	}
 	return ""
@@ -136,5 +136,5 @@ func (s *Store) handleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	httpx.WriteJSON(w, http.StatusOK, page.List[chain.Record]{Data: recs, Pagination: pg})
+	httpx.WriteJSON(w, http.StatusOK, page.List[auditchain.Record]{Data: recs, Pagination: pg})
 }

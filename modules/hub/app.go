@@ -117,6 +117,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := RegisterCollectors(ctx.GetMetricsRegistry(), GetMetrics().Collectors()...); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	if err := RegisterCollectors(ctx.GetMetricsRegistry(), internalCalls); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
 	repl := caddy.NewReplacer()
 	a.Upstream = strings.TrimRight(repl.ReplaceKnown(a.Upstream, ""), "/")
 	if a.Upstream == "" {
@@ -243,6 +246,12 @@ func (a *App) Store() Store { return a.store }
 
 // Resolver returns the identity resolver.
 func (a *App) Resolver() *Resolver { return a.resolver }
+
+// Internal returns the one client of the upstream's internal API
+// (introspection, revocation feed, usage, audit and anomaly ingest). It
+// belongs to the pooled resolver, so it outlives this config as long as
+// the next one keeps the same upstream and secret.
+func (a *App) Internal() *InternalClient { return a.resolver.client }
 
 // IPv6PrefixBits is the IPv6 grouping of per-IP limits (ClientNetwork).
 func (a *App) IPv6PrefixBits() int { return a.IPv6Prefix }

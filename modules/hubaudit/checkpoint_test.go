@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hubchantier/hubgate/internal/auditchain"
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 // TestSinkSendsSignedCheckpoint: each batch carries the signed head of the
@@ -40,7 +41,7 @@ func TestSinkSendsSignedCheckpoint(t *testing.T) {
 		_ = json.NewDecoder(r.Body).Decode(&got)
 	}))
 	defer srv.Close()
-	sink := &HTTPSink{URL: srv.URL, Secret: string(testSecret), Client: srv.Client()}
+	sink := &HTTPSink{Client: hub.NewInternalClient(srv.URL, string(testSecret)), Secret: string(testSecret)}
 	if err := sink.Send(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}

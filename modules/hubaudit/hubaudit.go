@@ -214,7 +214,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	var sinkCfg *HTTPSink
 	if appIface, err := ctx.App("hub"); err == nil {
 		app := appIface.(*hub.App)
-		sinkCfg = &HTTPSink{URL: app.Upstream + "/internal/audit", Secret: string(app.SharedSecret())}
+		sinkCfg = &HTTPSink{Client: app.Internal(), Secret: string(app.SharedSecret())}
 		h.secret = app.SharedSecret()
 		h.bodyKey = auditchain.BodyKey(h.secret)
 	} else {

@@ -1,7 +1,8 @@
 // Package hub is the hub Caddy app: the state every hubgate handler shares
 // and that must survive config reloads — the store (memory or Redis), the
 // identity resolver (API-key introspection cache, JWKS cache, revocation
-// feed), the upstream's internal URL and the gateway↔upstream secret.
+// feed), the upstream's internal URL and the gateway↔upstream secret, and
+// the one client of the upstream's internal API (App.Internal).
 //
 // Handlers fetch it in Provision with ctx.App("hub").
 package hub

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -121,4 +122,18 @@ func compileWindows(ws []Window) ([]gcra, error) {
 // production). hub_rate_limit falls back to one while Redis is unreachable.
 func NewLocalLimiter(now func() time.Time) Limiter {
 	return newMemStore(now)
+}
+
+var (
+	fallbackOnce sync.Once
+	fallbackLim  Limiter
+)
+
+// FallbackLimiter is the process-wide local limiter that policies fall back
+// to while the shared store is unreachable (hub_rate_limit's fail_open,
+// hub_auth's failed_auth). Being process-wide, its counters survive config
+// reloads; the policies' window keys never collide (each has its prefix).
+func FallbackLimiter() Limiter {
+	fallbackOnce.Do(func() { fallbackLim = NewLocalLimiter(time.Now) })
+	return fallbackLim
 }

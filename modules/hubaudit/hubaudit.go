@@ -15,9 +15,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/internal/pathpattern"
 	"github.com/hubchantier/hubgate/modules/hub"
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
 )
 
 func init() {
@@ -214,9 +214,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	var sinkCfg *HTTPSink
 	if appIface, err := ctx.App("hub"); err == nil {
 		app := appIface.(*hub.App)
-		sinkCfg = &HTTPSink{URL: app.Upstream + "/internal/audit", Secret: string(app.SharedSecret())}
+		sinkCfg = &HTTPSink{Client: app.Internal(), Secret: string(app.SharedSecret())}
 		h.secret = app.SharedSecret()
-		h.bodyKey = chain.BodyKey(h.secret)
+		h.bodyKey = auditchain.BodyKey(h.secret)
 	} else {
 		h.log.Warn("no hub app: audit records are journaled but not shipped, and bodies are not hashed", zap.Error(err))
 	}

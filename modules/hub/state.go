@@ -34,6 +34,11 @@ type state struct {
 	routePath      string // the path routeTmpl was computed for
 	routeTmpl      string
 	status         caddyhttp.ResponseRecorder
+	// signer and req make {hub.assertion} (ProvideAssertion): req is the
+	// request hub_auth saw, whose method is asked upstream unless
+	// upstreamMethod says otherwise.
+	signer AssertionSigner
+	req    *http.Request
 }
 
 // stateOf returns the request's state, creating it when create is true.

@@ -89,8 +89,8 @@ func TestAssertionAtProxyBoundary(t *testing.T) {
 func TestNoAssertionWithoutHubAuth(t *testing.T) {
 	repl := caddy.NewReplacer()
 	r := caddyhttp.PrepareRequest(httptest.NewRequest(http.MethodGet, "/api/v1/chantiers", nil), repl, httptest.NewRecorder(), nil)
-	if v, ok := repl.Get(AssertionPlaceholder); ok {
-		t.Fatalf("{%s} = %v without hub_auth", AssertionPlaceholder, v)
+	if v, ok := repl.Get(hub.AssertionPlaceholder); ok {
+		t.Fatalf("{%s} = %v without hub_auth", hub.AssertionPlaceholder, v)
 	}
 	proxyBoundary(r)
 	if _, err := assertion.Verify(testSecret, r.Header.Get(assertion.Header), http.MethodGet, time.Now()); err == nil {

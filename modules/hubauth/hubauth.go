@@ -127,7 +127,7 @@ func (h *Handler) Validate() error {
 
 // ServeHTTP authenticates, authorizes and forwards.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	rid := hub.EnsureRequestID(w, r)
+	hub.EnsureRequestID(w, r)
 	stripIdentityHeaders(r.Header)
 	if !canonicalPath(r.URL.Path) {
 		// Rules and scopes are decided on the path as written; a path with
@@ -137,7 +137,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	rule := h.match(r)
 	if rule != nil && rule.Public {
-		if err := h.forward(r, &hub.Identity{Method: assertion.MethodAnonymous}, rid); err != nil {
+		if err := h.forward(r, &hub.Identity{Method: assertion.MethodAnonymous}); err != nil {
 			return err
 		}
 		return next.ServeHTTP(w, r)
@@ -185,7 +185,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// never sees (or logs) a key or token.
 	r.Header.Del("Authorization")
 	r.Header.Del("X-Api-Key")
-	if err := h.forward(r, ident, rid); err != nil {
+	if err := h.forward(r, ident); err != nil {
 		return err
 	}
 	return next.ServeHTTP(w, r)
@@ -214,53 +214,33 @@ func (h *Handler) requiredScopes(rule *Rule, r *http.Request) []string {
 }
 
 // forward records the identity for the handlers after hub_auth
-// (hub.SetIdentity), exposes it as placeholders for logs, and registers
-// {hub.assertion}, which the proxy's header_up evaluates (see assertionOf).
+// (hub.SetIdentity), exposes it as placeholders for logs, and provides
+// {hub.assertion}, which the proxy's header_up evaluates: the assertion is
+// signed there, once, for the method actually sent (hub.ProvideAssertion).
 // Without a secret no assertion could be signed: nothing is forwarded.
-func (h *Handler) forward(r *http.Request, id *hub.Identity, rid string) error {
+func (h *Handler) forward(r *http.Request, id *hub.Identity) error {
 	if len(h.secret) == 0 {
 		return caddyhttp.Error(http.StatusInternalServerError, errNoSecret)
 	}
 	hub.SetIdentity(r, id)
-	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if !ok {
-		return nil
+	hub.ProvideAssertion(r, h)
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("hub.auth.subject", id.Subject)
+		repl.Set("hub.auth.key_id", id.KeyID)
+		repl.Set("hub.auth.client_id", id.ClientID)
+		repl.Set("hub.auth.method", id.Method)
+		repl.Set("hub.auth.role", id.Role)
+		repl.Set("hub.auth.scopes", strings.Join(id.Scopes, " "))
 	}
-	repl.Set("hub.auth.subject", id.Subject)
-	repl.Set("hub.auth.key_id", id.KeyID)
-	repl.Set("hub.auth.client_id", id.ClientID)
-	repl.Set("hub.auth.method", id.Method)
-	repl.Set("hub.auth.role", id.Role)
-	repl.Set("hub.auth.scopes", strings.Join(id.Scopes, " "))
-	repl.Map(func(key string) (any, bool) {
-		if key != AssertionPlaceholder {
-			return nil, false
-		}
-		return h.assertionOf(r, id, rid), true
-	})
 	return nil
 }
 
 var errNoSecret = errors.New("hub_auth: no gateway secret to sign identity assertions")
 
-// AssertionPlaceholder is {hub.assertion}: the signed identity assertion
-// of the request, for the proxy that leaves the gateway:
-//
-//	reverse_proxy <upstream> {
-//	    header_up X-Hub-Identity {hub.assertion}
-//	}
-//
-// It is evaluated when the proxy applies header_up, so the assertion is
-// signed once per request (per attempt when the proxy retries), where the
-// request leaves the gateway, and bound to the method the upstream is
-// actually asked (hub.UpstreamMethod: GET for a HEAD a body transformer
-// turned into a GET). Never log it: it is a bearer credential for 30 s.
-const AssertionPlaceholder = "hub.assertion"
-
-// assertionOf signs the assertion of id for the method the upstream is
-// asked. A signing failure (it cannot happen with a provisioned secret)
-// gives an empty assertion, which the upstream refuses: never fail open.
-func (h *Handler) assertionOf(r *http.Request, id *hub.Identity, rid string) string {
+// SignAssertion signs the assertion of id (hub.AssertionSigner). A signing
+// failure (it cannot happen with a provisioned secret) gives an empty
+// assertion, which the upstream refuses: never fail open.
+func (h *Handler) SignAssertion(id *hub.Identity, rid, httpMethod string) string {
 	token, err := assertion.Sign(h.secret, assertion.Claims{
 		Subject:    id.Subject,
 		Role:       id.Role,
@@ -269,7 +249,7 @@ func (h *Handler) assertionOf(r *http.Request, id *hub.Identity, rid string) str
 		ClientID:   id.ClientID,
 		Scopes:     id.Scopes,
 		RequestID:  rid,
-		HTTPMethod: hub.UpstreamMethod(r),
+		HTTPMethod: httpMethod,
 	}, h.now())
 	if err != nil {
 		h.log.Error("signing the identity assertion", zap.String("request_id", rid), zap.Error(err))
@@ -371,4 +351,5 @@ var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ hub.AssertionSigner         = (*Handler)(nil)
 )

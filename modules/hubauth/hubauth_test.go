@@ -144,7 +144,7 @@ func serve(t *testing.T, h *Handler, method, target string, hdr http.Header, cli
 // "header_up X-Hub-Identity {hub.assertion}" to r as reverse_proxy does
 // when the request leaves the gateway (to its own copy of the request).
 func proxyBoundary(r *http.Request) {
-	ops := headers.HeaderOps{Set: http.Header{assertion.Header: {"{" + AssertionPlaceholder + "}"}}}
+	ops := headers.HeaderOps{Set: http.Header{assertion.Header: {"{" + hub.AssertionPlaceholder + "}"}}}
 	ops.ApplyToRequest(r)
 }
 

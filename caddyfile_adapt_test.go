@@ -27,7 +27,7 @@ const defaultGolden = "default.caddyfiletest"
 // caddyfile adapter, as Caddy's own caddyfile_adapt tests do. Each file is
 // a Caddyfile, a line of ten dashes, then either the JSON it adapts to
 // (compared after normalising whitespace) or, for a Caddyfile that must be
-// refused, a part of the adapter's error text. `go test -run
+// refused (error_*.caddyfiletest), a part of the adapter's error text. `go test -run
 // TestCaddyfileAdapt -update .` rewrites the expected halves (review the
 // diff: the goldens are the modules' Caddyfile contract).
 //
@@ -76,6 +76,11 @@ func TestCaddyfileAdapt(t *testing.T) {
 			got, warnings, adaptErr := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 			for _, w := range warnings {
 				t.Logf("warning: %s:%d: %s: %s", file, w.Line, w.Directive, w.Message)
+			}
+			// The name says which outcome is expected, so -update cannot
+			// turn a refused Caddyfile into an accepted one, or back.
+			if wantErr := strings.HasPrefix(filepath.Base(file), "error_"); wantErr != (adaptErr != nil) {
+				t.Fatalf("adapt error = %v; files named error_* must be refused, the others accepted", adaptErr)
 			}
 			if *update {
 				out := adaptErr

@@ -41,28 +41,20 @@ type Route struct {
 // methodSet is a set of known methods, one bit each.
 type methodSet uint16
 
-// methodBit is the bit of a method a route may name (RFC 9110 §9 and
-// PATCH, upper case), 0 for any other.
+// routeMethods are the methods a route may name (RFC 9110 §9 and PATCH);
+// a method's bit in a methodSet is 1 << its index here.
+var routeMethods = [...]string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace,
+}
+
+// methodBit is the bit of an upper-case method in a methodSet, 0 for a
+// method a route may not name.
 func methodBit(m string) methodSet {
-	switch m {
-	case http.MethodGet:
-		return 1 << 0
-	case http.MethodHead:
-		return 1 << 1
-	case http.MethodPost:
-		return 1 << 2
-	case http.MethodPut:
-		return 1 << 3
-	case http.MethodPatch:
-		return 1 << 4
-	case http.MethodDelete:
-		return 1 << 5
-	case http.MethodOptions:
-		return 1 << 6
-	case http.MethodConnect:
-		return 1 << 7
-	case http.MethodTrace:
-		return 1 << 8
+	for i, known := range routeMethods {
+		if m == known {
+			return 1 << i
+		}
 	}
 	return 0
 }

@@ -264,8 +264,9 @@ func (s *Service) query(ctx context.Context, res *resource, q string, args ...an
 	}
 	defer rows.Close()
 	recs := make([]*record, 0, 21)
+	rd := res.reader()
 	for rows.Next() {
-		rec, err := res.scan(rows)
+		rec, err := rd.scan(rows)
 		if err != nil {
 			return nil, fmt.Errorf("scan %s: %w", res.name, err)
 		}

@@ -66,9 +66,10 @@ func (s *Service) handlePlanning(w http.ResponseWriter, r *http.Request, res *re
 	}
 	defer rows.Close()
 	recs := make([]*record, 0, lq.limit+1)
+	var chantierNom, userNom sql.NullString
+	rd := res.reader(&chantierNom, &userNom)
 	for rows.Next() {
-		var chantierNom, userNom sql.NullString
-		rec, err := res.scan(rows, &chantierNom, &userNom)
+		rec, err := rd.scan(rows)
 		if err != nil {
 			s.writeError(w, r, res, fmt.Errorf("scan planning: %w", err))
 			return

@@ -104,31 +104,55 @@ type scanner interface{ Scan(dest ...any) error }
 // scan reads a row selected with columns(); more receives extra columns
 // selected after them.
 func (r *resource) scan(s scanner, more ...any) (*record, error) {
-	rec := &record{res: r, vals: make(values, len(r.fields))}
-	dest := make([]any, 0, len(r.fields)+4+len(more))
-	dest = append(dest, &rec.id)
-	holders := make([]any, len(r.fields))
+	return r.reader(more...).scan(s)
+}
+
+// rowReader scans rows of one resource, reusing its scan destinations
+// from row to row (the values are copied out into each record).
+type rowReader struct {
+	res     *resource
+	holders []any // one sql.Null* per field
+	dest    []any // &id, holders…, &createdAt, &updatedAt, &version, more…
+	id      int64
+	created int64
+	updated int64
+	version int64
+}
+
+// reader returns a rowReader for rows selected with columns() and then
+// the more columns.
+func (r *resource) reader(more ...any) *rowReader {
+	rd := &rowReader{res: r, holders: make([]any, len(r.fields))}
+	rd.dest = make([]any, 0, len(r.fields)+4+len(more))
+	rd.dest = append(rd.dest, &rd.id)
 	for i, f := range r.fields {
 		switch f.kind {
 		case kInt, kRef:
-			holders[i] = new(sql.NullInt64)
+			rd.holders[i] = new(sql.NullInt64)
 		case kFloat:
-			holders[i] = new(sql.NullFloat64)
+			rd.holders[i] = new(sql.NullFloat64)
 		case kBool:
-			holders[i] = new(sql.NullBool)
+			rd.holders[i] = new(sql.NullBool)
 		default:
-			holders[i] = new(sql.NullString)
+			rd.holders[i] = new(sql.NullString)
 		}
-		dest = append(dest, holders[i])
+		rd.dest = append(rd.dest, rd.holders[i])
 	}
-	dest = append(dest, &rec.createdAt, &rec.updatedAt, &rec.version)
-	dest = append(dest, more...)
-	if err := s.Scan(dest...); err != nil {
+	rd.dest = append(rd.dest, &rd.created, &rd.updated, &rd.version)
+	rd.dest = append(rd.dest, more...)
+	return rd
+}
+
+// scan reads the current row into a new record.
+func (rd *rowReader) scan(s scanner) (*record, error) {
+	if err := s.Scan(rd.dest...); err != nil {
 		return nil, err
 	}
+	r := rd.res
+	rec := &record{res: r, id: rd.id, createdAt: rd.created, updatedAt: rd.updated, version: rd.version, vals: make(values, len(r.fields))}
 	for i, f := range r.fields {
 		var v any
-		switch h := holders[i].(type) {
+		switch h := rd.holders[i].(type) {
 		case *sql.NullInt64:
 			if h.Valid {
 				v = h.Int64

@@ -90,7 +90,9 @@ replace github.com/hubchantier/hubgate => %s
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod -buildvcs=false", "CGO_ENABLED=0")
+	// CGO_ENABLED is left as is: the same setting as `make build` reuses its
+	// build cache (a different one recompiles everything).
+	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod -buildvcs=false")
 	bin := filepath.Join(dir, "caddy")
 	build := exec.CommandContext(ctx, goBin, "build", "-o", bin, ".")
 	build.Dir, build.Env = dir, env

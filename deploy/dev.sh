@@ -17,7 +17,9 @@
 #     dropped first, so a reload from any terminal keeps the issuer
 #     (HUB_JWT_ISSUER), the audit journal (HUB_AUDIT_DIR), the store and the
 #     secret of the running gateway. To change a setting, edit the file and
-#     `make reload` (or stop and `make run` again for the upstream's settings).
+#     `make reload`; stop and `make run` again for the upstream's settings and
+#     for the secrets, which the gateway reads from its own environment
+#     ({env.HUB_GATEWAY_SECRET}), so a reload cannot change them.
 #
 # Everything stays under data/ (DATA overrides it): the SQLite database, the
 # audit journal, and Caddy's own files (XDG_CONFIG_HOME for its autosave.json,

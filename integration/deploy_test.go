@@ -298,7 +298,7 @@ func TestDockerfile(t *testing.T) {
 	if b := byName["build"]; b == nil || !strings.HasPrefix(b.base, "golang:") {
 		t.Errorf("no golang build stage named build")
 	}
-	if !strings.Contains(src, "CGO_ENABLED=0") || strings.Count(src, "-trimpath") < 2 {
+	if !strings.Contains(src, "CGO_ENABLED=0") || strings.Contains(src, "CGO_ENABLED=1") || strings.Count(src, "-trimpath") < 2 {
 		t.Errorf("the build must be static (CGO_ENABLED=0) and -trimpath for both binaries")
 	}
 	for _, name := range unitNames {
@@ -316,5 +316,27 @@ func TestDockerfile(t *testing.T) {
 		if !regexp.MustCompile(`-o /out/` + name + ` ./cmd/` + name).MatchString(src) {
 			t.Errorf("no go build of ./cmd/%s", name)
 		}
+	}
+}
+
+// TestReadmeGoVersion keeps the README's Go requirement equal to go.mod's
+// go line (the toolchain the module needs).
+func TestReadmeGoVersion(t *testing.T) {
+	root := harness.RepoRoot()
+	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(gomod)
+	if m == nil {
+		t.Fatal("go.mod has no go line")
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := regexp.MustCompile(`Go ≥ (\S+)`).FindSubmatch(readme)
+	if got == nil || string(got[1]) != string(m[1]) {
+		t.Errorf("README requires Go ≥ %s, go.mod's go line is %s", got[1:], m[1])
 	}
 }

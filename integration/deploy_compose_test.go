@@ -75,8 +75,10 @@ func TestComposeFile(t *testing.T) {
 		}
 	}
 	g1, g2, up := svc["gateway1"], svc["gateway2"], svc["hubchantier"]
-	if g1.Build == nil || g1.Build.Target != "hubgate" || svc["migrate"].Build == nil || svc["migrate"].Build.Target != "hubchantier" {
-		t.Errorf("gateway1 must build target hubgate and migrate target hubchantier")
+	for name, target := range map[string]string{"gateway1": "hubgate", "gateway2": "hubgate", "migrate": "hubchantier", "hubchantier": "hubchantier"} {
+		if b := svc[name].Build; b == nil || b.Target != target {
+			t.Errorf("%s must build the Dockerfile's target %s", name, target)
+		}
 	}
 	if up.Image != svc["migrate"].Image || g1.Image != g2.Image {
 		t.Errorf("the gateways share one image, hubchantier and migrate another")

@@ -42,8 +42,8 @@ func GetMetrics() *Metrics {
 				Help: "API requests handled by the gateway, by method, route template and status code.",
 			}, []string{"method", "endpoint", "status"}),
 			RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-				Name:    "api_request_duration_seconds",
-				Help:    "Time from request to response at the gateway, by method and route template.",
+				Name: "api_request_duration_seconds",
+				Help: "Time from request to response at the gateway, by method and route template.",
 				// Sub-millisecond buckets: most gateway answers (cache hits,
 				// 304s, refusals) take well under a millisecond, and a p50
 				// interpolated inside a 0–1 ms bucket says nothing.

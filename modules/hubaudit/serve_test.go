@@ -26,7 +26,7 @@ func testHandler(t *testing.T) *Handler {
 		noHash: DefaultNoBodyHash, secret: testSecret, bodyKey: auditchain.BodyKey(testSecret),
 		log: zap.NewNop(), stream: zap.NewNop(), metrics: getMetrics(), now: time.Now, lastLoud: &rateLimitedLog{}}
 	for _, r := range append(append([]*Route{}, h.sensitive...), h.noHash...) {
-		if err := r.compile(); err != nil {
+		if err := r.Compile(); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -260,12 +260,6 @@ func readBody(w http.ResponseWriter, r *http.Request, res *resource) (values, bo
 	return in, true
 }
 
-// writeRecord sends one row with its ETag.
-func writeRecord(w http.ResponseWriter, status int, rec *record) {
-	w.Header().Set("ETag", rec.etag())
-	httpx.WriteJSON(w, status, rec)
-}
-
 // writeValidation sends a 400 validation problem listing every field error.
 func writeValidation(w http.ResponseWriter, r *http.Request, errs []fieldError) {
 	detail := errs[0].Message

@@ -37,6 +37,7 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 //	    jwks_min_refresh <duration>
 //	    usage_interval <duration>
 //	    ipv6_prefix <bits>          # 1-128, default 64
+//	    routes <file.json> | routes { ... }   # the API's vocabulary (parseRoutes)
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the option name
@@ -94,6 +95,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			a.IPv6Prefix = bits
+		case "routes":
+			if err := parseRoutes(d, a); err != nil {
+				return err
+			}
 		case "store":
 			raw, err := parseStore(d)
 			if err != nil {

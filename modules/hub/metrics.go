@@ -10,7 +10,7 @@ import (
 // Metrics are the gateway's Prometheus collectors. They are created once per
 // process and registered into each config's registry (ctx.GetMetricsRegistry),
 // so their values survive config reloads. Every label is bounded: endpoints
-// are route templates (RouteTemplate), never raw paths or ids.
+// are route templates (Routes.Template), never raw paths or ids.
 type Metrics struct {
 	// RequestsTotal counts finished requests: api_requests_total{method,endpoint,status}.
 	RequestsTotal *prometheus.CounterVec

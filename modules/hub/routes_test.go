@@ -9,7 +9,22 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
+// hubRoutes is Hub Chantier's vocabulary, the one the default Caddyfile
+// loads.
+func hubRoutes(t testing.TB) *Routes {
+	t.Helper()
+	rt, err := LoadRoutes("../../configs/hub-routes.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Provision(); err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
 func TestRouteTemplate(t *testing.T) {
+	rt := hubRoutes(t)
 	for in, want := range map[string]string{
 		"/api/v1/chantiers":                      "/api/v1/chantiers",
 		"/api/v1/chantiers/42":                   "/api/v1/chantiers/{id}",
@@ -24,7 +39,7 @@ func TestRouteTemplate(t *testing.T) {
 		"/wp-admin.php":                          "other",
 		"/api/v1/chantiers/1/2/3/4/5/6":          "/api/v1/chantiers/{id}/{id}/{id}/…",
 	} {
-		if got := RouteTemplate(in); got != want {
+		if got := rt.Template(in); got != want {
 			t.Errorf("RouteTemplate(%q) = %q, want %q", in, got, want)
 		}
 	}
@@ -32,10 +47,11 @@ func TestRouteTemplate(t *testing.T) {
 
 // TestRouteTemplateBounded: 1,000 distinct ids give one template.
 func TestRouteTemplateBounded(t *testing.T) {
+	rt := hubRoutes(t)
 	seen := map[string]bool{}
 	for i := 0; i < 1000; i++ {
-		seen[RouteTemplate(fmt.Sprintf("/api/v1/chantiers/%d", i))] = true
-		seen[RouteTemplate(fmt.Sprintf("/api/auth/api-keys/k%dabc/rotate", i))] = true
+		seen[rt.Template(fmt.Sprintf("/api/v1/chantiers/%d", i))] = true
+		seen[rt.Template(fmt.Sprintf("/api/auth/api-keys/k%dabc/rotate", i))] = true
 	}
 	if len(seen) != 2 {
 		t.Fatalf("templates: %v", seen)
@@ -43,21 +59,22 @@ func TestRouteTemplateBounded(t *testing.T) {
 }
 
 func TestRouteOfMemoizesPerPath(t *testing.T) {
+	rt := hubRoutes(t)
 	r := httptest.NewRequest("GET", "/api/v1/chantiers/42", nil)
 	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{}))
-	if got := RouteOf(r); got != "/api/v1/chantiers/{id}" {
-		t.Fatalf("RouteOf = %q", got)
+	if got := rt.Of(r); got != "/api/v1/chantiers/{id}" {
+		t.Fatalf("Of = %q", got)
 	}
 	if m, ok := caddyhttp.GetVar(r.Context(), routeVar).(memoRoute); !ok || m.tmpl != "/api/v1/chantiers/{id}" {
 		t.Fatalf("not memoized: %#v", caddyhttp.GetVar(r.Context(), routeVar))
 	}
 	// A rewritten path (v2 → v1 inside the chain) is computed afresh.
 	r.URL.Path = "/api/v2/chantiers"
-	if got := RouteOf(r); got != "/api/v2/chantiers" {
-		t.Fatalf("after rewrite RouteOf = %q", got)
+	if got := rt.Of(r); got != "/api/v2/chantiers" {
+		t.Fatalf("after rewrite Of = %q", got)
 	}
 	// Outside Caddy (no vars) it still answers.
-	if got := RouteOf(httptest.NewRequest("GET", "/healthz", nil)); got != "/healthz" {
-		t.Fatalf("without vars RouteOf = %q", got)
+	if got := rt.Of(httptest.NewRequest("GET", "/healthz", nil)); got != "/healthz" {
+		t.Fatalf("without vars Of = %q", got)
 	}
 }

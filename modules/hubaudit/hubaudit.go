@@ -107,6 +107,7 @@ type Handler struct {
 	secret    []byte // the hub app's shared secret (opens account reports)
 	bodyKey   []byte // key of request_body_hash; nil: no body hash
 	log       *zap.Logger
+	routes    *hub.Routes // the hub app's vocabulary; nil: hub.DefaultRoutes
 	stream    *zap.Logger
 	metrics   *metrics
 	now       func() time.Time
@@ -216,6 +217,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		app := appIface.(*hub.App)
 		sinkCfg = &HTTPSink{URL: app.Upstream + "/internal/audit", Secret: string(app.SharedSecret())}
 		h.secret = app.SharedSecret()
+		h.routes = app.Routes
 		h.bodyKey = chain.BodyKey(h.secret)
 	} else {
 		h.log.Warn("no hub app: audit records are journaled but not shipped, and bodies are not hashed", zap.Error(err))

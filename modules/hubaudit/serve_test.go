@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/hubchantier/hubgate/internal/testutil"
 	"github.com/hubchantier/hubgate/modules/hub"
 	"github.com/hubchantier/hubgate/upstream/audit/chain"
 )
@@ -24,7 +25,8 @@ func testHandler(t *testing.T) *Handler {
 	t.Cleanup(func() { j.Close() })
 	h := &Handler{journal: j, MaxJournalSize: 1 << 30, onFull: OnFullRefuseSensitive, sensitive: DefaultSensitive,
 		noHash: DefaultNoBodyHash, secret: testSecret, bodyKey: chain.BodyKey(testSecret),
-		log: zap.NewNop(), stream: zap.NewNop(), metrics: getMetrics(), now: time.Now, lastLoud: &rateLimitedLog{}}
+		log: zap.NewNop(), stream: zap.NewNop(), metrics: getMetrics(), now: time.Now, lastLoud: &rateLimitedLog{},
+		routes: testutil.HubRoutes(t)}
 	for _, r := range append(append([]*Route{}, h.sensitive...), h.noHash...) {
 		if err := r.compile(); err != nil {
 			t.Fatal(err)
@@ -268,6 +270,7 @@ func TestJournalFullPolicy(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
+	rt := testutil.HubRoutes(t)
 	tests := []struct {
 		method, path, location string
 		action, typ, id        string
@@ -288,7 +291,7 @@ func TestDescribe(t *testing.T) {
 		{"GET", "/api/v1/unknown/1", "", "read_other", "", ""},
 	}
 	for _, tt := range tests {
-		a, typ, id := describe(tt.method, hub.RouteTemplate(tt.path), tt.path, tt.location)
+		a, typ, id := describe(rt, tt.method, rt.Template(tt.path), tt.path, tt.location)
 		if a != tt.action || typ != tt.typ || id != tt.id {
 			t.Errorf("%s %s = %q %q %q, want %q %q %q", tt.method, tt.path, a, typ, id, tt.action, tt.typ, tt.id)
 		}

@@ -29,7 +29,7 @@ func init() {
 
 // Handler records one api_requests_total{method,endpoint,status} and one
 // api_request_duration_seconds{method,endpoint} observation per request.
-// endpoint is hub.RouteTemplate of the path, method is one of the standard
+// endpoint is the route template of the path (the hub app's routes), method is one of the standard
 // methods or OTHER, status is the code sent (or, when a later handler
 // returned an error, the error's code, which handle_errors will send).
 // Bodies are never buffered. It has no options.
@@ -37,6 +37,7 @@ type Handler struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	now      func() time.Time
+	routes   *hub.Routes
 }
 
 // CaddyModule returns the Caddy module information.
@@ -55,6 +56,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	h.requests, h.duration, h.now = m.RequestsTotal, m.RequestDuration, time.Now
+	h.routes = hub.RoutesOf(ctx)
 	return nil
 }
 
@@ -77,7 +79,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	} else if status == 0 {
 		status = http.StatusOK // nothing written: net/http sends 200
 	}
-	method, endpoint := Method(r.Method), hub.RouteOf(r)
+	method, endpoint := Method(r.Method), h.routes.Of(r)
 	h.requests.WithLabelValues(method, endpoint, statusLabel(status)).Inc()
 	h.duration.WithLabelValues(method, endpoint).Observe(h.now().Sub(start).Seconds())
 	return err

@@ -72,7 +72,7 @@ type RoutePath struct {
 // create_<singular>, read_<singular>, <word>_<singular> for
 // <name>/{id}/<word>.
 type RouteName struct {
-	// Name is the path segment, such as "widgets" or "api-keys".
+	// Name is the path segment, such as "widgets" or "line-items".
 	Name string `json:"name"`
 	// Singular is the singular of a collection, with "-" as "_" (action
 	// and resource type). Default: derived, …ies → …y, else …s → ….

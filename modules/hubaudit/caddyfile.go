@@ -32,7 +32,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    segment_size     <size>                    # default 16MiB
 //	    on_full          refuse_sensitive | drop   # default refuse_sensitive
 //	    sensitive        <methods|*> <path>        # repeatable; default: writes, admin, auth
-//	    no_body_hash     <methods|*> <path>        # repeatable; default: login, /oauth/*, /internal/*, user passwords
+//	    no_body_hash     <methods|*> <path>        # repeatable; default: login, /oauth/*, /internal/*
 //	    batch_size       <n>                       # default 500
 //	    ship_interval    <duration>                # default 200ms
 //	    log_stream       on | off                  # default off

@@ -37,7 +37,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	}
 //
 // <methods> is one method or a comma list (GET,HEAD); GET also matches HEAD.
-// <path> is a pattern: /api/v1/chantiers/{id}, /oauth/*.
+// <path> is a pattern: /api/v1/widgets/{id}, /oauth/*.
 //
 // failed_auth limits failed authentications (unknown, expired, revoked or
 // malformed credentials) per client network: the IPv4 address, or the

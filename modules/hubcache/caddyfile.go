@@ -36,7 +36,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    store_timeout <duration>             # default 500ms
 //	}
 //
-// <path> is a pattern: /api/v1/stats, /api/v1/{resource}/{id}, /api/v1/admin/*.
+// <path> is a pattern: /api/v1/report, /api/v1/{resource}/{id}, /api/v1/admin/*.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {

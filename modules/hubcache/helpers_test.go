@@ -70,10 +70,28 @@ func randHex() string {
 	return hex.EncodeToString(b)
 }
 
+// hubChantierRoutes are the hub_cache routes of the default Caddyfile:
+// Hub Chantier's aggregates (stats, planning) with their own TTLs.
+func hubChantierRoutes() []*Route {
+	return []*Route{
+		{Path: "/api/v1/admin/*", Off: true},
+		{Path: "/api/v1/stats", TTL: caddy.Duration(60 * time.Second)},
+		{Path: "/api/v1/planning", TTL: caddy.Duration(120 * time.Second)},
+		{Path: "/api/v1/{resource}", TTL: caddy.Duration(5 * time.Minute)},
+		{Path: "/api/v1/{resource}/{id}", TTL: caddy.Duration(5 * time.Minute)},
+	}
+}
+
+// hubChantierRelated is the default Caddyfile's invalidate rule: any write
+// under /api/v1 changes the aggregates.
+func hubChantierRelated() []*Related {
+	return []*Related{{Path: "/api/v1/*", Invalidate: []string{"/api/v1/stats", "/api/v1/planning"}}}
+}
+
 // newTestHandler builds a provisioned handler on s without a Caddy context.
 func newTestHandler(t *testing.T, s hub.Store, clk *clock, configure func(*Handler)) *Handler {
 	t.Helper()
-	h := &Handler{}
+	h := &Handler{Routes: hubChantierRoutes(), Related: hubChantierRelated()}
 	if configure != nil {
 		configure(h)
 	}

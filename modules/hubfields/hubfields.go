@@ -46,7 +46,7 @@ var DefaultDeferPrefixes = []string{"/api/v2/"}
 // Handler selects fields of JSON answers under /api/<version>/<entity>.
 type Handler struct {
 	// Entities maps an entity (the first path segment after
-	// /api/<version>/, e.g. "chantiers") to its whitelist: dotted member
+	// /api/<version>/, e.g. "widgets") to its whitelist: dotted member
 	// names that may be selected ("responsable.nom"); a name allows
 	// everything below it. Entities not listed refuse ?fields= with 400.
 	Entities map[string][]string `json:"entities,omitempty"`

@@ -49,7 +49,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 // gives a client network five password attempts a minute in all, whichever
 // endpoint they go to. <methods> is one method or a comma list (GET,HEAD);
-// GET also matches HEAD. <path> is a pattern: /api/v1/chantiers/{id},
+// GET also matches HEAD. <path> is a pattern: /api/v1/widgets/{id},
 // /oauth/*. per ip counts by client network (IPv6 by the hub app's
 // ipv6_prefix, default /64); per user and per client skip requests that
 // have no user or no OAuth2 client.

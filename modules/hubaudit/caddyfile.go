@@ -13,7 +13,7 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("hub_audit", parseCaddyfile)
-	// Outermost policy (DESIGN.md, handler order): it must see the 401s of
+	// Outermost policy (docs/ARCHITECTURE.md, request path): it must see the 401s of
 	// hub_auth, the 429s of hub_rate_limit and the 304s of hub_etag.
 	httpcaddyfile.RegisterDirectiveOrder("hub_audit", httpcaddyfile.Before, "basic_auth")
 }

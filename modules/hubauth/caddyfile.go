@@ -15,7 +15,7 @@ import (
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("hub_auth", parseCaddyfile)
 	// First of the hub policies: nothing that costs resources runs before
-	// the caller is known (DESIGN.md, handler order).
+	// the caller is known (docs/ARCHITECTURE.md, request path).
 	httpcaddyfile.RegisterDirectiveOrder("hub_auth", httpcaddyfile.After, "basic_auth")
 }
 

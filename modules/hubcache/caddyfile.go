@@ -15,7 +15,7 @@ import (
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("hub_cache", parseCaddyfile)
 	// Innermost policy: it stores what the upstream answered, and every
-	// transformation (version, fields, ETag) runs on top (DESIGN.md).
+	// transformation (version, fields, ETag) runs on top (docs/ARCHITECTURE.md, request path).
 	httpcaddyfile.RegisterDirectiveOrder("hub_cache", httpcaddyfile.Before, "reverse_proxy")
 }
 

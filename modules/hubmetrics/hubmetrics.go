@@ -22,7 +22,7 @@ import (
 func init() {
 	caddy.RegisterModule(Handler{})
 	httpcaddyfile.RegisterHandlerDirective("hub_metrics", parseCaddyfile)
-	// Outermost of the hub handlers (DESIGN.md, handler order), so it sees
+	// Outermost of the hub handlers (docs/ARCHITECTURE.md, request path), so it sees
 	// every outcome, including the 401s, 429s and 304s of the others.
 	httpcaddyfile.RegisterDirectiveOrder("hub_metrics", httpcaddyfile.Before, "header")
 }

@@ -12,7 +12,7 @@ import (
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("hub_rate_limit", parseCaddyfile)
 	// After hub_auth (which is after basic_auth) so the principal is known,
-	// before everything that costs resources (DESIGN.md, handler order).
+	// before everything that costs resources (docs/ARCHITECTURE.md, request path).
 	httpcaddyfile.RegisterDirectiveOrder("hub_rate_limit", httpcaddyfile.Before, "forward_auth")
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 )
 
 // DefaultRoutePrefix is the root of the API tree when none is configured.
@@ -175,20 +174,16 @@ func checkSegment(what, s string) error {
 	return nil
 }
 
-var (
-	defaultRoutesOnce sync.Once
-	defaultRoutes     *Routes
-)
+// defaultRoutes is DefaultRoutes, provisioned once.
+var defaultRoutes = func() *Routes {
+	rt := new(Routes)
+	_ = rt.Provision() // cannot fail: every field is a default
+	return rt
+}()
 
 // DefaultRoutes is the generic vocabulary used when no hub app configures
 // one (a config with hub_metrics alone): prefix /api, no names.
-func DefaultRoutes() *Routes {
-	defaultRoutesOnce.Do(func() {
-		defaultRoutes = new(Routes)
-		_ = defaultRoutes.Provision() // cannot fail: every field is a default
-	})
-	return defaultRoutes
-}
+func DefaultRoutes() *Routes { return defaultRoutes }
 
 // orDefault is rt, or DefaultRoutes for a nil or unprovisioned rt.
 func (rt *Routes) orDefault() *Routes {

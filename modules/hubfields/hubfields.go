@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -87,7 +86,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.secret = hub.SecretIfConfigured(ctx)
-	return hub.RegisterCollectors(ctx.GetMetricsRegistry(), outcomes())
+	return hub.RegisterCollectors(ctx.GetMetricsRegistry(), outcomes)
 }
 
 // compile sets defaults and builds the whitelist trees.
@@ -266,25 +265,15 @@ func resourcePath(p string) (entity string, collection, ok bool) {
 	return entity, !more || tail == "", true
 }
 
-var (
-	outcomesOnce sync.Once
-	outcomesVec  *prometheus.CounterVec
-)
-
 // outcomes is hub_fields_requests_total{outcome}: selected, rejected,
 // passthrough (not a filterable 200 JSON answer, or over max_body),
-// deferred (handed to hub_version).
-func outcomes() *prometheus.CounterVec {
-	outcomesOnce.Do(func() {
-		outcomesVec = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hub_fields_requests_total",
-			Help: "Requests with a ?fields= selection, by outcome.",
-		}, []string{"outcome"})
-	})
-	return outcomesVec
-}
+// deferred (handed to hub_version). One per process (hub.NewCounterVec).
+var outcomes = hub.NewCounterVec(prometheus.CounterOpts{
+	Name: "hub_fields_requests_total",
+	Help: "Requests with a ?fields= selection, by outcome.",
+}, []string{"outcome"})
 
-func count(outcome string) { outcomes().WithLabelValues(outcome).Inc() }
+func count(outcome string) { outcomes.WithLabelValues(outcome).Inc() }
 
 // Interface guards.
 var (

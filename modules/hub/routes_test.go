@@ -7,13 +7,15 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/hubchantier/hubgate/internal/testutil"
 )
 
 // hubRoutes is Hub Chantier's vocabulary, the one the default Caddyfile
 // loads.
 func hubRoutes(t testing.TB) *Routes {
 	t.Helper()
-	rt, err := LoadRoutes("../../configs/hub-routes.json")
+	rt, err := LoadRoutes(testutil.HubRoutesFile())
 	if err != nil {
 		t.Fatal(err)
 	}

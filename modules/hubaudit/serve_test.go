@@ -14,7 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/internal/testutil"
+	"github.com/hubchantier/hubgate/internal/testutil/hubtest"
 	"github.com/hubchantier/hubgate/modules/hub"
 	"github.com/hubchantier/hubgate/upstream/audit/chain"
 )
@@ -26,7 +26,7 @@ func testHandler(t *testing.T) *Handler {
 	h := &Handler{journal: j, MaxJournalSize: 1 << 30, onFull: OnFullRefuseSensitive, sensitive: DefaultSensitive,
 		noHash: DefaultNoBodyHash, secret: testSecret, bodyKey: chain.BodyKey(testSecret),
 		log: zap.NewNop(), stream: zap.NewNop(), metrics: getMetrics(), now: time.Now, lastLoud: &rateLimitedLog{},
-		routes: testutil.HubRoutes(t)}
+		routes: hubtest.HubRoutes(t)}
 	for _, r := range append(append([]*Route{}, h.sensitive...), h.noHash...) {
 		if err := r.compile(); err != nil {
 			t.Fatal(err)
@@ -270,7 +270,7 @@ func TestJournalFullPolicy(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
-	rt := testutil.HubRoutes(t)
+	rt := hubtest.HubRoutes(t)
 	tests := []struct {
 		method, path, location string
 		action, typ, id        string

@@ -18,21 +18,12 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/hubchantier/hubgate/internal/testutil"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
-// clock is an injectable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is the shared injectable clock.
+type clock = testutil.Clock
 
 // stores returns the backends every behaviour test runs on: memory always,
 // Redis when HUB_TEST_REDIS_URL is set (with a unique prefix).
@@ -101,7 +92,7 @@ func newTestHandler(t *testing.T, s hub.Store, clk *clock, configure func(*Handl
 	if err := h.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	h.log, h.now, h.metrics = zap.NewNop(), clk.now, hub.GetMetrics()
+	h.log, h.now, h.metrics = zap.NewNop(), clk.Now, hub.GetMetrics()
 	// Pooled like in Provision, so the admin purge reaches it.
 	g, key, err := engineFor(s, h.L1Entries, h.L1Bytes, zap.NewNop())
 	if err != nil {
@@ -109,7 +100,7 @@ func newTestHandler(t *testing.T, s hub.Store, clk *clock, configure func(*Handl
 	}
 	t.Cleanup(func() { _, _ = enginePool.Delete(key) })
 	h.g, h.poolKey = g, key
-	h.g.now = clk.now
+	h.g.now = clk.Now
 	return h
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/hubchantier/hubgate/internal/testutil"
+	"github.com/hubchantier/hubgate/internal/testutil/hubtest"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
@@ -78,7 +78,7 @@ func TestServeHTTP(t *testing.T) {
 			if err := h.Provision(ctx); err != nil {
 				t.Fatal(err)
 			}
-			h.routes = testutil.HubRoutes(t) // what the default Caddyfile's hub app loads
+			h.routes = hubtest.HubRoutes(t) // what the default Caddyfile's hub app loads
 			clock := time.Unix(1000, 0)
 			h.now = func() time.Time { clock = clock.Add(250 * time.Millisecond); return clock }
 			before := counter(t, tt.wantMethod, tt.wantEndpoint, tt.wantStatus)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -121,4 +122,25 @@ func compileWindows(ws []Window) ([]gcra, error) {
 // production). hub_rate_limit falls back to one while Redis is unreachable.
 func NewLocalLimiter(now func() time.Time) Limiter {
 	return newMemStore(now)
+}
+
+var (
+	fallbacksMu sync.Mutex
+	fallbacks   = map[string]Limiter{}
+)
+
+// LocalFallback returns the process-wide local limiter named name (one per
+// module: hub_auth's failed-authentication counts and hub_rate_limit's
+// quotas never share buckets), made on first use. Policies count on it
+// while the shared store fails; being process-wide, its counts survive
+// config reloads.
+func LocalFallback(name string) Limiter {
+	fallbacksMu.Lock()
+	defer fallbacksMu.Unlock()
+	l, ok := fallbacks[name]
+	if !ok {
+		l = NewLocalLimiter(time.Now)
+		fallbacks[name] = l
+	}
+	return l
 }

@@ -116,9 +116,7 @@ func memo[T prometheus.Collector](name string, mk func() T) T {
 // one-label vector, each value of zeros gets its series at once, so rate()
 // and alerts see 0 rather than nothing before the first event.
 func NewCounterVec(opts prometheus.CounterOpts, labels []string, zeros ...string) *prometheus.CounterVec {
-	v := memo(prometheus.BuildFQName(opts.Namespace, opts.Subsystem, opts.Name), func() *prometheus.CounterVec {
-		return prometheus.NewCounterVec(opts, labels)
-	})
+	v := memo(fqName(opts.Namespace, opts.Subsystem, opts.Name), func() *prometheus.CounterVec { return prometheus.NewCounterVec(opts, labels) })
 	for _, z := range zeros {
 		v.WithLabelValues(z)
 	}
@@ -127,36 +125,29 @@ func NewCounterVec(opts prometheus.CounterOpts, labels []string, zeros ...string
 
 // NewCounter returns the process-wide counter of opts.
 func NewCounter(opts prometheus.CounterOpts) prometheus.Counter {
-	return memo(prometheus.BuildFQName(opts.Namespace, opts.Subsystem, opts.Name), func() prometheus.Counter {
-		return prometheus.NewCounter(opts)
-	})
+	return memo(fqName(opts.Namespace, opts.Subsystem, opts.Name), func() prometheus.Counter { return prometheus.NewCounter(opts) })
 }
 
 // NewGauge returns the process-wide gauge of opts.
 func NewGauge(opts prometheus.GaugeOpts) prometheus.Gauge {
-	return memo(prometheus.BuildFQName(opts.Namespace, opts.Subsystem, opts.Name), func() prometheus.Gauge {
-		return prometheus.NewGauge(opts)
-	})
+	return memo(fqName(opts.Namespace, opts.Subsystem, opts.Name), func() prometheus.Gauge { return prometheus.NewGauge(opts) })
 }
 
 // NewGaugeVec returns the process-wide gauge vector of opts.
 func NewGaugeVec(opts prometheus.GaugeOpts, labels []string) *prometheus.GaugeVec {
-	return memo(prometheus.BuildFQName(opts.Namespace, opts.Subsystem, opts.Name), func() *prometheus.GaugeVec {
-		return prometheus.NewGaugeVec(opts, labels)
-	})
+	return memo(fqName(opts.Namespace, opts.Subsystem, opts.Name), func() *prometheus.GaugeVec { return prometheus.NewGaugeVec(opts, labels) })
 }
 
 // NewGaugeFunc returns the process-wide gauge of opts whose value is f's
 // (the f of the first call: it must read process-wide state).
 func NewGaugeFunc(opts prometheus.GaugeOpts, f func() float64) prometheus.GaugeFunc {
-	return memo(prometheus.BuildFQName(opts.Namespace, opts.Subsystem, opts.Name), func() prometheus.GaugeFunc {
-		return prometheus.NewGaugeFunc(opts, f)
-	})
+	return memo(fqName(opts.Namespace, opts.Subsystem, opts.Name), func() prometheus.GaugeFunc { return prometheus.NewGaugeFunc(opts, f) })
 }
 
 // NewHistogramVec returns the process-wide histogram vector of opts.
 func NewHistogramVec(opts prometheus.HistogramOpts, labels []string) *prometheus.HistogramVec {
-	return memo(prometheus.BuildFQName(opts.Namespace, opts.Subsystem, opts.Name), func() *prometheus.HistogramVec {
-		return prometheus.NewHistogramVec(opts, labels)
-	})
+	return memo(fqName(opts.Namespace, opts.Subsystem, opts.Name), func() *prometheus.HistogramVec { return prometheus.NewHistogramVec(opts, labels) })
 }
+
+// fqName is a collector's fully qualified name, its key in memo.
+var fqName = prometheus.BuildFQName

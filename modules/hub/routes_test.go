@@ -26,8 +26,7 @@ func hubRoutes(t testing.TB) *Routes {
 }
 
 func TestRouteTemplate(t *testing.T) {
-	rt := hubRoutes(t)
-	for in, want := range map[string]string{
+	checkTemplates(t, hubRoutes(t), map[string]string{
 		"/api/v1/chantiers":                      "/api/v1/chantiers",
 		"/api/v1/chantiers/42":                   "/api/v1/chantiers/{id}",
 		"/api/v2/chantiers/42":                   "/api/v2/chantiers/{id}",
@@ -40,9 +39,15 @@ func TestRouteTemplate(t *testing.T) {
 		"/healthz":                               "/healthz",
 		"/wp-admin.php":                          "other",
 		"/api/v1/chantiers/1/2/3/4/5/6":          "/api/v1/chantiers/{id}/{id}/{id}/…",
-	} {
-		if got := rt.Template(in); got != want {
-			t.Errorf("RouteTemplate(%q) = %q, want %q", in, got, want)
+	})
+}
+
+// checkTemplates fails for each path whose template under rt is not want.
+func checkTemplates(t *testing.T, rt *Routes, want map[string]string) {
+	t.Helper()
+	for in, w := range want {
+		if got := rt.Template(in); got != w {
+			t.Errorf("Template(%q) = %q, want %q", in, got, w)
 		}
 	}
 }

@@ -25,10 +25,7 @@ func TestDescribeGenericVocabulary(t *testing.T) {
 	if err := rt.Provision(); err != nil {
 		t.Fatal(err)
 	}
-	for _, tt := range []struct {
-		method, path, location string
-		action, typ, id        string
-	}{
+	checkDescribe(t, rt, []describeCase{
 		{"POST", "/v/v1/people", "/v/v1/people/7", "create_person", "person", "7"},
 		{"GET", "/v/v1/people", "", "list_people", "person", ""},
 		{"DELETE", "/v/v1/orders/9", "", "cancel_order", "order", "9"},
@@ -41,12 +38,7 @@ func TestDescribeGenericVocabulary(t *testing.T) {
 		{"HEAD", "/ping", "", "ping", "probe", ""},
 		{"GET", "/v/v1/nope", "", "read_other", "", ""},
 		{"GET", "/elsewhere", "", "read_other", "", ""},
-	} {
-		a, typ, id := describe(rt, tt.method, rt.Template(tt.path), tt.path, tt.location)
-		if a != tt.action || typ != tt.typ || id != tt.id {
-			t.Errorf("%s %s = %q %q %q, want %q %q %q", tt.method, tt.path, a, typ, id, tt.action, tt.typ, tt.id)
-		}
-	}
+	})
 	// Without a vocabulary nothing is named after a resource.
 	var none *hub.Routes
 	if a, typ, _ := describe(none, "POST", none.Template("/api/v1/widgets"), "/api/v1/widgets", ""); a != "create_other" || typ != "" {

@@ -49,17 +49,9 @@ type errThrottled struct{ retry time.Duration }
 
 func (e *errThrottled) Error() string { return "too many failed authentications" }
 
-var (
-	fallbackOnce sync.Once
-	fallbackLim  hub.Limiter
-)
-
 // localFallback is the process-wide limiter used while the shared store
 // fails: failures are then counted per instance, but still counted.
-func localFallback() hub.Limiter {
-	fallbackOnce.Do(func() { fallbackLim = hub.NewLocalLimiter(time.Now) })
-	return fallbackLim
-}
+func localFallback() hub.Limiter { return hub.LocalFallback("hub_auth.failed_auth") }
 
 // compileFailures parses FailedAuth and wires the limiter, which may be nil
 // only when FailedAuth is off.

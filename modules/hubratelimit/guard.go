@@ -3,7 +3,6 @@ package hubratelimit
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,17 +41,9 @@ func (m *limiterMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.storeErrors, m.fallback}
 }
 
-var (
-	fallbackOnce sync.Once
-	fallbackLim  hub.Limiter
-)
-
 // localFallback is the process-wide limiter used while the shared store is
 // down; being process-wide, its counters survive reloads too.
-func localFallback() hub.Limiter {
-	fallbackOnce.Do(func() { fallbackLim = hub.NewLocalLimiter(time.Now) })
-	return fallbackLim
-}
+func localFallback() hub.Limiter { return hub.LocalFallback("hub_rate_limit") }
 
 // guard runs decisions on the shared limiter and handles its failures:
 // after an error the store is left alone for retry (so a dead Redis costs

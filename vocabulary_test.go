@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard" // the Caddyfile's handle, metrics, reverse_proxy…
+
+	"github.com/hubchantier/hubgate/internal/testutil"
 )
 
 // hubChantierVocabulary matches Hub Chantier's resources and actions: its
@@ -92,14 +92,7 @@ func TestVocabularyPatternMatches(t *testing.T) {
 // of the audit's body hashes, the cached aggregates and what invalidates
 // them).
 func TestDefaultCaddyfileCarriesHubChantierVocabulary(t *testing.T) {
-	body, err := os.ReadFile("Caddyfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _, err := caddyfile.Adapter{ServerType: httpcaddyfile.ServerType{}}.Adapt(body, map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := testutil.AdaptDefaultCaddyfile(t)
 	var cfg struct {
 		Apps struct {
 			Hub struct {

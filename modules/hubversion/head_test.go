@@ -11,28 +11,11 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/hubchantier/hubgate/internal/assertion"
+	"github.com/hubchantier/hubgate/internal/testutil"
 )
 
-// honestUpstream answers like the real one: a HEAD gets the GET's headers
-// (Content-Length of the full v1 body) and no body. It records the method
-// and assertion it saw.
-func honestUpstream(status int, body string, hdr map[string]string, method, token *string) caddyhttp.Handler {
-	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		*method, *token = r.Method, r.Header.Get(assertion.Header)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("ETag", `"v1"`)
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		for k, v := range hdr {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(status)
-		if r.Method == http.MethodHead {
-			return nil
-		}
-		_, err := w.Write([]byte(body))
-		return err
-	})
-}
+// honestUpstream answers like the real one (testutil.HonestUpstream).
+var honestUpstream = testutil.HonestUpstream
 
 // TestHeadLikeGet: without hub_etag in front, a v2 HEAD carries the headers
 // of the translated GET (RFC 9110 §9.3.2) and no body.

@@ -120,3 +120,29 @@ func TestDefaultCaddyfileCarriesHubChantierVocabulary(t *testing.T) {
 		}
 	}
 }
+
+// TestTestutilOnlyInTests: the shared test fixtures never reach a binary.
+func TestTestutilOnlyInTests(t *testing.T) {
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || path == filepath.Join("internal", "testutil")) {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), `"github.com/hubchantier/hubgate/internal/testutil`) {
+			t.Errorf("%s imports internal/testutil outside a test", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

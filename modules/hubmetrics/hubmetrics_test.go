@@ -140,3 +140,23 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		}
 	}
 }
+
+// TestWithoutHubAppNoResourceIsNamed: a config with hub_metrics and no hub
+// app labels by the generic vocabulary (hub.DefaultRoutes), which names no
+// upstream's resource: bounded, and generic.
+func TestWithoutHubAppNoResourceIsNamed(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	h := new(Handler)
+	if err := h.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := counter(t, "GET", "/api/v1/other", "200")
+	r := httptest.NewRequest("GET", "/api/v1/chantiers/42", nil)
+	if err := h.ServeHTTP(httptest.NewRecorder(), r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	if got := counter(t, "GET", "/api/v1/other", "200") - before; got != 1 {
+		t.Fatalf("api_requests_total{GET,/api/v1/other,200} rose by %v, want 1", got)
+	}
+}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/hubchantier/hubgate/integration/harness"
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/upstream/db"
 )
 
@@ -180,7 +180,7 @@ func TestAuditE2E(t *testing.T) {
 // are the gateway's even when clients send one (kept in client_request_id);
 // a failed login records the attempted account (none for an unknown email)
 // and no body hash; other bodies are hashed with a key (checkable with
-// chain.BodyHash, as `hubchantier audit body-hash` prints); and with the append-only triggers
+// auditchain.BodyHash, as `hubchantier audit body-hash` prints); and with the append-only triggers
 // bypassed, `audit verify` names a deleted newest record (the checkpoint
 // shows it) and a modified middle record.
 func TestAuditHardeningE2E(t *testing.T) {
@@ -242,7 +242,7 @@ func TestAuditHardeningE2E(t *testing.T) {
 			body := map[string]any{"nom": "Keyed", "budget": 10}
 			created := s.gwDo("POST", "/api/v1/chantiers", body, admin...)
 			raw, _ := json.Marshal(body) // the bytes s.gwDo sent
-			want := chain.BodyHash([]byte(uo.Secret), raw)
+			want := auditchain.BodyHash([]byte(uo.Secret), raw)
 			if got := record(rid(created))["request_body_hash"]; got != want || !strings.HasPrefix(want, "hmac-sha256:") {
 				t.Fatalf("body hash %v, want %s", got, want)
 			}

@@ -78,8 +78,10 @@ type cacheStack struct {
 	dir      string
 	config   string
 	redisURL string
-	alice    []string // an admin's API key (read, write)
-	bob      []string // another user's API key (read, write)
+	// redisPrefix is the key prefix every gateway of the stack shares.
+	redisPrefix string
+	alice       []string // an admin's API key (read, write)
+	bob         []string // another user's API key (read, write)
 }
 
 // newCacheStack starts the upstream (seeded) and the proxy; replace holds
@@ -100,8 +102,9 @@ func newCacheStack(t *testing.T, redis bool, replace ...string) *cacheStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const storeLine = "store redis {$HUB_REDIS_URL:}"
-	replace = append(replace, storeLine, storeLine+" {\n\t\t\tprefix "+fmt.Sprintf("cachee2e:%d:", time.Now().UnixNano())+"\n\t\t}")
+	if redis {
+		s.redisPrefix = harness.RedisPrefix(t, s.redisURL, "cachee2e")
+	}
 	cfg := string(src)
 	for i := 0; i+1 < len(replace); i += 2 {
 		if !strings.Contains(cfg, replace[i]) {
@@ -140,7 +143,7 @@ func newCacheStack(t *testing.T, redis bool, replace ...string) *cacheStack {
 func (s *cacheStack) gateway() *harness.Gateway {
 	s.t.Helper()
 	gw, err := harness.StartGateway(harness.GatewayOptions{Upstream: s.proxy.addr, Secret: s.secret, RedisURL: s.redisURL,
-		Dir: s.dir, Caddyfile: s.config})
+		RedisPrefix: s.redisPrefix, Dir: s.dir, Caddyfile: s.config})
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -111,7 +111,7 @@ func unknownKeysBounded(t *testing.T, redis bool) {
 	s := newRLStack(t, redis)
 	proxy := newIntrospectCounter(t, s.up.Addr)
 	gw, err := harness.StartGateway(harness.GatewayOptions{Upstream: strings.TrimPrefix(proxy.srv.URL, "http://"), Secret: s.secret,
-		RedisURL: s.redisURL, Dir: s.dir, Caddyfile: s.config, ExtraEnv: []string{"HUB_FAILED_AUTH_LIMIT=20/hour", "HUB_RATE_LIMIT=100000/hour"}})
+		RedisURL: s.redisURL, RedisPrefix: s.redisPrefix, Dir: s.dir, Caddyfile: s.config, ExtraEnv: []string{"HUB_FAILED_AUTH_LIMIT=20/hour", "HUB_RATE_LIMIT=100000/hour"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,11 @@ func newStack(t *testing.T, b backend, gwEnv ...string) *stack {
 			t.Logf("upstream log tail:\n%s", up.Tail(3000))
 		}
 	})
-	gw, err := harness.StartGateway(harness.GatewayOptions{Upstream: up.Addr, Secret: opts.Secret, RedisURL: redisURL, Dir: dir, ExtraEnv: gwEnv})
+	prefix := ""
+	if redisURL != "" {
+		prefix = harness.RedisPrefix(t, redisURL, "e2e")
+	}
+	gw, err := harness.StartGateway(harness.GatewayOptions{Upstream: up.Addr, Secret: opts.Secret, RedisURL: redisURL, RedisPrefix: prefix, Dir: dir, ExtraEnv: gwEnv})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -269,10 +269,21 @@ func configMetricNames(t *testing.T) map[string]string {
 	if err := yaml.Unmarshal(b, &rules); err != nil {
 		t.Fatal(err)
 	}
+	// Series made by recording rules are not the gateway's to export.
+	recorded := map[string]bool{}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				recorded[r.Record] = true
+			}
+		}
+	}
 	for _, g := range rules.Groups {
 		for _, r := range g.Rules {
 			for _, n := range promqlMetricNames(r.Expr) {
-				used[n] = "alerts.yml " + r.Alert + r.Record
+				if !recorded[n] {
+					used[n] = "alerts.yml " + r.Alert + r.Record
+				}
 			}
 		}
 	}
@@ -373,13 +384,17 @@ func needPromtool(t *testing.T) string {
 }
 
 // TestMonitoringConfigs runs promtool on the shipped Prometheus config and
-// alert rules.
+// alert rules, and the rules' unit tests.
 func TestMonitoringConfigs(t *testing.T) {
 	promtool := needPromtool(t)
 	dir := filepath.Join(harness.RepoRoot(), "configs")
 	for _, args := range [][]string{
 		{"check", "config", "prometheus.yml"},
 		{"check", "rules", "alerts.yml"},
+		// The alert rules' unit tests (configs/alerts_test.yml): a
+		// flapping breaker pages, a short 5xx burst does not, a dead
+		// upstream does.
+		{"test", "rules", "alerts_test.yml"},
 	} {
 		cmd := exec.Command(promtool, args...)
 		cmd.Dir = dir
@@ -461,6 +476,47 @@ func TestMetricsListenerAdapt(t *testing.T) {
 		}
 		if !found {
 			t.Fatal("no server on the metrics listener")
+		}
+	}
+}
+
+// TestDashboardsFilterOnJob: every series a dashboard queries is filtered
+// on the $job variable, so that on a shared Prometheus another service's
+// api_requests_total or active_api_keys never mixes in.
+func TestDashboardsFilterOnJob(t *testing.T) {
+	dashboards, _ := filepath.Glob(filepath.Join(harness.RepoRoot(), "configs", "grafana", "*.json"))
+	if len(dashboards) < 3 {
+		t.Fatalf("want the 3 dashboards, found %v", dashboards)
+	}
+	for _, f := range dashboards {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Templating struct{ List []struct{ Name string } }
+			Panels     []struct {
+				Title   string
+				Targets []struct{ Expr string }
+			}
+		}
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		hasJob := false
+		for _, v := range d.Templating.List {
+			hasJob = hasJob || v.Name == "job"
+		}
+		if !hasJob {
+			t.Errorf("%s: no job variable", filepath.Base(f))
+		}
+		for _, p := range d.Panels {
+			for _, tg := range p.Targets {
+				names := len(promqlMetricNames(tg.Expr))
+				if n := strings.Count(tg.Expr, `job=~"$job"`); n != names {
+					t.Errorf("%s panel %q: %d series, %d filtered on $job: %s", filepath.Base(f), p.Title, names, n, tg.Expr)
+				}
+			}
 		}
 	}
 }

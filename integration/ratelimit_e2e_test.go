@@ -22,6 +22,8 @@ type rlStack struct {
 	dir      string
 	config   string
 	redisURL string
+	// redisPrefix is the key prefix every gateway of the stack shares.
+	redisPrefix string
 }
 
 func newRLStack(t *testing.T, redis bool) *rlStack {
@@ -40,12 +42,10 @@ func newRLStack(t *testing.T, redis bool) *rlStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const storeLine = "store redis {$HUB_REDIS_URL:}"
-	if !strings.Contains(string(src), storeLine) {
-		t.Fatalf("the default Caddyfile has no %q line", storeLine)
+	if redis {
+		s.redisPrefix = harness.RedisPrefix(t, s.redisURL, "rle2e")
 	}
-	prefix := fmt.Sprintf("rle2e:%d:", time.Now().UnixNano())
-	cfg := strings.Replace(string(src), storeLine, storeLine+" {\n\t\t\tprefix "+prefix+"\n\t\t}", 1)
+	cfg := string(src)
 	s.config = filepath.Join(s.dir, "Caddyfile")
 	if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func newRLStack(t *testing.T, redis bool) *rlStack {
 func (s *rlStack) gateway(env ...string) *harness.Gateway {
 	s.t.Helper()
 	gw, err := harness.StartGateway(harness.GatewayOptions{Upstream: s.up.Addr, Secret: s.secret, RedisURL: s.redisURL,
-		Dir: s.dir, Caddyfile: s.config, ExtraEnv: env})
+		RedisPrefix: s.redisPrefix, Dir: s.dir, Caddyfile: s.config, ExtraEnv: env})
 	if err != nil {
 		s.t.Fatal(err)
 	}

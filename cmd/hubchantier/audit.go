@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/upstream/audit"
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
 )
 
 // errChainBroken makes `audit verify` exit with status 1.
@@ -115,7 +115,7 @@ func (c *cli) auditBodyHash(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(c.stdout, chain.BodyHash([]byte(secret), body))
+	fmt.Fprintln(c.stdout, auditchain.BodyHash([]byte(secret), body))
 	return nil
 }
 

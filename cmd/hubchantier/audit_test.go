@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/upstream/audit"
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
 	"github.com/hubchantier/hubgate/upstream/db"
 )
 
@@ -24,10 +24,10 @@ func TestAuditVerifyCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	var recs []chain.Record
+	var recs []auditchain.Record
 	prev := ""
 	for i := 1; i <= 3; i++ {
-		r := chain.Record{EventID: chain.NewEventID(time.Now()), GatewayID: "gw", Seq: int64(i), Timestamp: time.Now(), StatusCode: 200}
+		r := auditchain.Record{EventID: auditchain.NewEventID(time.Now()), GatewayID: "gw", Seq: int64(i), Timestamp: time.Now(), StatusCode: 200}
 		r.Normalize()
 		if i == 3 {
 			prev = "not the previous hash"
@@ -68,7 +68,7 @@ func TestAuditBodyHashCLI(t *testing.T) {
 	secret := "test-gateway-secret-of-32-bytes!"
 	body := `{"nom":"Chantier A"}`
 	code, out, _ := runCLI(t, map[string]string{"HUB_GATEWAY_SECRET": secret}, body, "audit", "body-hash")
-	if code != 0 || strings.TrimSpace(out) != chain.BodyHash([]byte(secret), []byte(body)) {
+	if code != 0 || strings.TrimSpace(out) != auditchain.BodyHash([]byte(secret), []byte(body)) {
 		t.Fatalf("body-hash: exit %d, %q", code, out)
 	}
 	if code, _, _ := runCLI(t, map[string]string{}, body, "audit", "body-hash"); code != 2 {

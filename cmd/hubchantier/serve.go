@@ -58,6 +58,16 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	// Audit retention (docs/audit.md): now, then daily, until shutdown.
 	go audit.New(d, nil).RunRetention(ctx, 24*time.Hour, log)
+	if pa := c.getenv("HUB_PPROF_ADDR"); pa != "" {
+		// Runtime profiles, off by default, loopback only (pprof.go).
+		psrv, pln, err := pprofServer(pa)
+		if err != nil {
+			return err
+		}
+		go func() { _ = psrv.Serve(pln) }()
+		defer psrv.Close()
+		log.Info("pprof listening", "addr", pln.Addr().String())
+	}
 	addr := c.env("HUB_ADDR", defaultAddr)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

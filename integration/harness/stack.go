@@ -68,7 +68,10 @@ type GatewayOptions struct {
 	Upstream string // host:port of hubchantier
 	Secret   string
 	RedisURL string // empty: memory store
-	Dir      string
+	// RedisPrefix is the store's key prefix (HUB_REDIS_PREFIX; RedisPrefix
+	// makes one a test cleans up); empty: the Caddyfile's default.
+	RedisPrefix string
+	Dir         string
 	// Caddyfile overrides the repository's default Caddyfile (a path).
 	Caddyfile string
 	// ExtraEnv is appended to the environment.
@@ -122,6 +125,9 @@ func StartGateway(o GatewayOptions) (*Gateway, error) {
 		"XDG_CONFIG_HOME=" + home,
 		"XDG_DATA_HOME=" + home,
 	}, o.ExtraEnv...)
+	if o.RedisPrefix != "" {
+		env = append(env, "HUB_REDIS_PREFIX="+o.RedisPrefix)
+	}
 	p, err := Start(o.Dir, "hubgate-"+strconv.Itoa(ports[0]), filepath.Join(dir, "hubgate"), env,
 		"run", "--config", cfg, "--adapter", "caddyfile")
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package hub is the hub Caddy app: the state every hubgate handler shares
 // and that must survive config reloads — the store (memory or Redis), the
 // identity resolver (API-key introspection cache, JWKS cache, revocation
-// feed), the upstream's internal URL and the gateway↔upstream secret.
+// feed), the upstream's internal URL and the gateway↔upstream secret, and
+// the one client of the upstream's internal API (App.Internal).
 //
 // Handlers fetch it in Provision with ctx.App("hub").
 package hub
@@ -124,6 +125,9 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.log = ctx.Logger()
 	if err := RegisterCollectors(ctx.GetMetricsRegistry(), GetMetrics().Collectors()...); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	if err := RegisterCollectors(ctx.GetMetricsRegistry(), internalCalls); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	repl := caddy.NewReplacer()
@@ -285,6 +289,12 @@ func RoutesOf(ctx caddy.Context) *Routes {
 	}
 	return DefaultRoutes()
 }
+
+// Internal returns the one client of the upstream's internal API
+// (introspection, revocation feed, usage, audit and anomaly ingest). It
+// belongs to the pooled resolver, so it outlives this config as long as
+// the next one keeps the same upstream and secret.
+func (a *App) Internal() *InternalClient { return a.resolver.client }
 
 // IPv6PrefixBits is the IPv6 grouping of per-IP limits (ClientNetwork).
 func (a *App) IPv6PrefixBits() int { return a.IPv6Prefix }

@@ -11,23 +11,13 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/hubchantier/hubgate/internal/contract"
 	"go.uber.org/zap"
 )
 
 // jwkEntry is one verification key from the upstream's JWKS.
 type jwkEntry struct {
 	key ed25519.PublicKey
-}
-
-type jwkSet struct {
-	Keys []struct {
-		Kty string `json:"kty"`
-		Crv string `json:"crv"`
-		X   string `json:"x"`
-		Kid string `json:"kid"`
-		Alg string `json:"alg"`
-		Use string `json:"use"`
-	} `json:"keys"`
 }
 
 // tokenClaims are the claims hubgate reads from a user or OAuth2 JWT. The
@@ -215,10 +205,10 @@ func (r *Resolver) refreshJWKS(ctx context.Context) error {
 		r.mu.Unlock()
 		cctx, cancel := withTimeout(ctx, 5*time.Second)
 		defer cancel()
-		var set jwkSet
-		status, err := r.client.do(cctx, http.MethodGet, "/.well-known/jwks.json", nil, &set)
-		if err != nil || status != http.StatusOK {
-			r.log.Warn("jwks fetch failed", zap.Int("status", status), zap.Error(err))
+		var set contract.JWKS
+		resp, err := r.client.Do(cctx, InternalCall{Method: http.MethodGet, Path: contract.PathJWKS, Out: &set, Idempotent: true})
+		if err != nil || resp.Status != http.StatusOK {
+			r.log.Warn("jwks fetch failed", zap.Int("status", resp.Status), zap.Error(err))
 			return nil, ErrUnavailable
 		}
 		keys := make(map[string]jwkEntry, len(set.Keys))

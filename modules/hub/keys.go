@@ -9,27 +9,9 @@ import (
 	"time"
 
 	"github.com/hubchantier/hubgate/internal/apikey"
+	"github.com/hubchantier/hubgate/internal/contract"
 	"go.uber.org/zap"
 )
-
-// keyRecord is the upstream's answer to POST /internal/introspect. It holds
-// hashes of the key's valid secrets, never a secret.
-type keyRecord struct {
-	ID          string         `json:"id"`
-	UserID      string         `json:"user_id"`
-	Role        string         `json:"role"`
-	Scopes      []string       `json:"scopes"`
-	Status      string         `json:"status"`
-	ExpiresAt   time.Time      `json:"expires_at"`
-	Secrets     []secretRecord `json:"secrets"`
-	IPWhitelist []string       `json:"ip_whitelist"`
-	RateLimit   string         `json:"rate_limit"`
-}
-
-type secretRecord struct {
-	Hash      string    `json:"hash"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
 
 // keyEntry is a cached introspection result; rec nil means "no such key".
 type keyEntry struct {
@@ -37,7 +19,7 @@ type keyEntry struct {
 	// presented key, which would keep the whole key, secret included, in
 	// memory as long as the entry (see fetchKey).
 	id      string
-	rec     *keyRecord
+	rec     *contract.Introspection
 	ident   *Identity
 	fetched time.Time
 	// afterMismatch marks an entry fetched because a secret did not match.
@@ -88,7 +70,7 @@ func (r *Resolver) APIKey(ctx context.Context, key string) (*Identity, error) {
 
 // matchSecret compares the secret's hash with every still-valid stored hash
 // in constant time (rotation leaves two valid during the grace period).
-func matchSecret(rec *keyRecord, secret string, now time.Time) bool {
+func matchSecret(rec *contract.Introspection, secret string, now time.Time) bool {
 	ok := false
 	for _, s := range rec.Secrets {
 		if apikey.Match(secret, s.Hash) && (s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt)) {
@@ -126,17 +108,18 @@ func (r *Resolver) fetchKey(ctx context.Context, id string, afterMismatch bool) 
 		started := r.now()
 		cctx, cancel := withTimeout(ctx, 5*time.Second)
 		defer cancel()
-		var rec keyRecord
-		status, err := r.client.do(cctx, http.MethodPost, "/internal/introspect", map[string]string{"key_id": id}, &rec)
+		var rec contract.Introspection
+		resp, err := r.client.Do(cctx, InternalCall{Method: http.MethodPost, Path: contract.PathIntrospect,
+			Body: contract.IntrospectRequest{KeyID: id}, Out: &rec, Idempotent: true})
 		var e *keyEntry
 		switch {
 		case err != nil:
 			r.log.Warn("api key introspection failed", zap.String("key_id", id), zap.Error(err))
 			return r.staleKey(id)
-		case status == http.StatusNotFound:
+		case resp.Status == http.StatusNotFound:
 			e = &keyEntry{id: id, fetched: started, afterMismatch: afterMismatch}
-		case status != http.StatusOK:
-			r.log.Warn("api key introspection refused", zap.String("key_id", id), zap.Int("status", status))
+		case resp.Status != http.StatusOK:
+			r.log.Warn("api key introspection refused", zap.String("key_id", id), zap.Int("status", resp.Status))
 			return r.staleKey(id)
 		default:
 			ident, err := identityFromRecord(&rec)
@@ -173,7 +156,7 @@ func (r *Resolver) staleKey(id string) (*keyEntry, error) {
 	return nil, ErrUnavailable
 }
 
-func identityFromRecord(rec *keyRecord) (*Identity, error) {
+func identityFromRecord(rec *contract.Introspection) (*Identity, error) {
 	id := &Identity{
 		Subject:   rec.UserID,
 		Role:      rec.Role,

@@ -125,22 +125,15 @@ func NewLocalLimiter(now func() time.Time) Limiter {
 }
 
 var (
-	fallbacksMu sync.Mutex
-	fallbacks   = map[string]Limiter{}
+	fallbackOnce sync.Once
+	fallbackLim  Limiter
 )
 
-// LocalFallback returns the process-wide local limiter named name (one per
-// module: hub_auth's failed-authentication counts and hub_rate_limit's
-// quotas never share buckets), made on first use. Policies count on it
-// while the shared store fails; being process-wide, its counts survive
-// config reloads.
-func LocalFallback(name string) Limiter {
-	fallbacksMu.Lock()
-	defer fallbacksMu.Unlock()
-	l, ok := fallbacks[name]
-	if !ok {
-		l = NewLocalLimiter(time.Now)
-		fallbacks[name] = l
-	}
-	return l
+// FallbackLimiter is the process-wide local limiter that policies fall back
+// to while the shared store is unreachable (hub_rate_limit's fail_open,
+// hub_auth's failed_auth). Being process-wide, its counters survive config
+// reloads; the policies' window keys never collide (each has its prefix).
+func FallbackLimiter() Limiter {
+	fallbackOnce.Do(func() { fallbackLim = NewLocalLimiter(time.Now) })
+	return fallbackLim
 }

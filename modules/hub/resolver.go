@@ -30,7 +30,7 @@ type ResolverConfig struct {
 // the revocation feed (long-polled) evicts revoked entries within a second.
 type Resolver struct {
 	cfg    ResolverConfig
-	client *internalClient
+	client *InternalClient
 	log    *zap.Logger
 	now    func() time.Time
 
@@ -66,7 +66,7 @@ func NewResolver(cfg ResolverConfig, log *zap.Logger) *Resolver {
 	}
 	return &Resolver{
 		cfg:        cfg,
-		client:     newInternalClient(cfg.Upstream, cfg.Secret),
+		client:     NewInternalClient(cfg.Upstream, cfg.Secret),
 		log:        log,
 		now:        time.Now,
 		keys:       make(map[string]*keyEntry),

@@ -6,21 +6,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hubchantier/hubgate/internal/contract"
 	"go.uber.org/zap"
 )
-
-// revocationEvent is one entry of GET /internal/revocations.
-type revocationEvent struct {
-	Seq  int64     `json:"seq"`
-	Kind string    `json:"kind"`
-	ID   string    `json:"id"`
-	At   time.Time `json:"at"`
-}
-
-type revocationPage struct {
-	Events  []revocationEvent `json:"events"`
-	LastSeq int64             `json:"last_seq"`
-}
 
 // forgetRevokedFor is how long a revoked jti is remembered: longer than any
 // access token lives.
@@ -61,20 +49,21 @@ func (r *Resolver) followRevocations(ctx context.Context) {
 	}
 }
 
-func (r *Resolver) pollRevocations(ctx context.Context, since int64) (*revocationPage, error) {
+func (r *Resolver) pollRevocations(ctx context.Context, since int64) (*contract.RevocationPage, error) {
 	wait := int(r.cfg.RevocationWait / time.Second)
 	if since < 0 {
 		wait = 0
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.RevocationWait+10*time.Second)
 	defer cancel()
-	var page revocationPage
-	status, err := r.client.do(cctx, http.MethodGet, fmt.Sprintf("/internal/revocations?since=%d&wait=%d", since, wait), nil, &page)
+	var page contract.RevocationPage
+	resp, err := r.client.Do(cctx, InternalCall{Method: http.MethodGet,
+		Path: fmt.Sprintf("%s?since=%d&wait=%d", contract.PathRevocations, since, wait), Out: &page})
 	if err != nil {
 		return nil, err
 	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("revocation feed answered %d", status)
+	if resp.Status != http.StatusOK {
+		return nil, fmt.Errorf("revocation feed answered %d", resp.Status)
 	}
 	return &page, nil
 }
@@ -86,7 +75,7 @@ func (r *Resolver) resetCaches() {
 }
 
 // apply evicts what each event names.
-func (r *Resolver) apply(events []revocationEvent) {
+func (r *Resolver) apply(events []contract.RevocationEvent) {
 	if len(events) == 0 {
 		return
 	}
@@ -95,12 +84,12 @@ func (r *Resolver) apply(events []revocationEvent) {
 	defer r.mu.Unlock()
 	for _, ev := range events {
 		switch ev.Kind {
-		case "api_key":
+		case contract.RevokedAPIKey:
 			delete(r.keys, ev.ID)
 			r.tombstones[ev.ID] = now
-		case "token":
+		case contract.RevokedToken:
 			r.revokedJTI[ev.ID] = now.Add(forgetRevokedFor)
-		case "user":
+		case contract.RevokedUser:
 			at := ev.At
 			if at.IsZero() {
 				at = now
@@ -112,7 +101,7 @@ func (r *Resolver) apply(events []revocationEvent) {
 					r.tombstones[id] = now
 				}
 			}
-		case "client":
+		case contract.RevokedClient:
 			// An OAuth2 client revoked for good: every access token it
 			// holds was issued before the event.
 			at := ev.At

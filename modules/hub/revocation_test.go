@@ -10,6 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 
+	"github.com/hubchantier/hubgate/internal/contract"
 	"github.com/hubchantier/hubgate/upstream/auth"
 )
 
@@ -19,7 +20,7 @@ func TestApplyClientCut(t *testing.T) {
 	cut := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	r := NewResolver(ResolverConfig{}, zap.NewNop())
 	r.now = func() time.Time { return cut.Add(time.Second) }
-	r.apply([]revocationEvent{{Seq: 1, Kind: "client", ID: "hcc_a", At: cut}})
+	r.apply([]contract.RevocationEvent{{Seq: 1, Kind: "client", ID: "hcc_a", At: cut}})
 
 	at := func(d time.Duration) *jwt.NumericDate { return jwt.NewNumericDate(cut.Add(d)) }
 	cases := []struct {
@@ -52,7 +53,7 @@ func TestApplyTokenAndUserEventsStillWork(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	r := NewResolver(ResolverConfig{}, zap.NewNop())
 	r.now = func() time.Time { return now }
-	r.apply([]revocationEvent{
+	r.apply([]contract.RevocationEvent{
 		{Seq: 1, Kind: "token", ID: "jti-x", At: now},
 		{Seq: 2, Kind: "user", ID: "7", At: now},
 		{Seq: 3, Kind: "client", ID: "hcc_old", At: now},
@@ -70,7 +71,7 @@ func TestApplyTokenAndUserEventsStillWork(t *testing.T) {
 	// Past every token's lifetime the client cut is forgotten (its tokens
 	// have expired anyway); the user cut stays.
 	now = now.Add(forgetRevokedFor + time.Minute)
-	r.apply([]revocationEvent{{Seq: 4, Kind: "token", ID: "jti-y", At: now}})
+	r.apply([]contract.RevocationEvent{{Seq: 4, Kind: "token", ID: "jti-y", At: now}})
 	r.mu.RLock()
 	_, clientKept := r.clientCut["hcc_old"]
 	_, userKept := r.userCut["7"]

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hubchantier/hubgate/internal/contract"
 	"go.uber.org/zap"
 )
 
@@ -47,9 +48,13 @@ func (r *Resolver) flushUsage(ctx context.Context) {
 	r.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	status, err := r.client.do(cctx, http.MethodPost, "/internal/usage", map[string]any{"keys": batch}, nil)
-	if err != nil || status >= 300 {
-		r.log.Debug("usage report failed; will retry", zap.Int("status", status), zap.Error(err))
+	report := contract.UsageReport{Keys: make(map[string]string, len(batch))}
+	for k, v := range batch {
+		report.Keys[k] = v.Format(time.RFC3339Nano)
+	}
+	resp, err := r.client.Do(cctx, InternalCall{Method: http.MethodPost, Path: contract.PathUsage, Body: report, Idempotent: true})
+	if err != nil || resp.Status >= 300 {
+		r.log.Debug("usage report failed; will retry", zap.Int("status", resp.Status), zap.Error(err))
 		r.mu.Lock()
 		for k, v := range batch {
 			if cur, ok := r.usage[k]; !ok || cur.Before(v) {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
+
+	"github.com/hubchantier/hubgate/internal/contract"
 )
 
 // TestUserCutSecondGranularity is the gateway side of a role change or a
@@ -18,7 +20,7 @@ func TestUserCutSecondGranularity(t *testing.T) {
 	cut := time.Date(2026, 5, 1, 12, 0, 0, 400_000_000, time.UTC)
 	r := NewResolver(ResolverConfig{}, zap.NewNop())
 	r.now = func() time.Time { return cut.Add(100 * time.Millisecond) }
-	r.apply([]revocationEvent{{Seq: 1, Kind: "user", ID: "7", At: cut}})
+	r.apply([]contract.RevocationEvent{{Seq: 1, Kind: "user", ID: "7", At: cut}})
 	iat := func(sec int) *jwt.NumericDate {
 		return jwt.NewNumericDate(time.Date(2026, 5, 1, 12, 0, sec, 0, time.UTC))
 	}

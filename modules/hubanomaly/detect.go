@@ -3,15 +3,19 @@ package hubanomaly
 import (
 	"math"
 	"time"
+
+	"github.com/hubchantier/hubgate/internal/contract"
 )
 
 // Rule names: the label values of hub_anomalies_total and the rule column
 // of the upstream's anomalies table.
+// They are the contract's (contract.AnomalyRules): the upstream refuses
+// any other.
 const (
-	RuleErrorRate  = "error_rate"
-	RuleSpike      = "spike"
-	RuleScan       = "scan"
-	RuleUserAgents = "user_agents"
+	RuleErrorRate  = contract.AnomalyErrorRate
+	RuleSpike      = contract.AnomalySpike
+	RuleScan       = contract.AnomalyScan
+	RuleUserAgents = contract.AnomalyUserAgents
 )
 
 // ruleNames lists the rules in a fixed order (index = rule id in state).

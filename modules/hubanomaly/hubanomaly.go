@@ -187,7 +187,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.pool = v.(*pool)
-	h.sinks = append(h.sinks, newUpstreamSink(app.Upstream, string(app.SharedSecret()), h.QueueSize, h.log, h.metrics))
+	h.sinks = append(h.sinks, newUpstreamSink(app.Internal(), h.QueueSize, h.log, h.metrics))
 	if h.Webhook != nil {
 		wh, err := newWebhookSink(h.Webhook, h.QueueSize, h.log, h.metrics)
 		if err != nil {

@@ -18,6 +18,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/hubchantier/hubgate/internal/contract"
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 // Sink names (label values of hub_anomaly_events_dropped_total).
@@ -50,16 +53,9 @@ type Webhook struct {
 	Retries int `json:"retries,omitempty"`
 }
 
-// Event is one detection as it is sent to the upstream and the webhook.
-type Event struct {
-	EventID       string         `json:"event_id"`
-	DetectedAt    time.Time      `json:"detected_at"`
-	Rule          string         `json:"rule"`
-	PrincipalKind string         `json:"principal_kind"`
-	PrincipalID   string         `json:"principal_id"`
-	Details       map[string]any `json:"details"`
-	GatewayID     string         `json:"gateway_id"`
-}
+// Event is one detection as it is sent to the upstream and the webhook
+// (contract.AnomalyEvent), its details built as a map.
+type Event = contract.AnomalyEvent[map[string]any]
 
 // Sign returns the X-Hub-Signature value for body sent at ts (Unix
 // seconds): "sha256=" + hex(HMAC-SHA256(secret, ts + "." + body)).
@@ -95,20 +91,15 @@ func newSink(name string, size, attempts int, timeout time.Duration, log *zap.Lo
 		backoff: 500 * time.Millisecond, log: log, metrics: m, done: make(chan struct{})}
 }
 
-// newUpstreamSink posts to the upstream's POST /internal/anomalies, which
-// is idempotent by event id, so a retry after a lost answer is harmless.
-func newUpstreamSink(base, secret string, size int, log *zap.Logger, m *metrics) *sink {
+// newUpstreamSink posts to the upstream's POST /internal/anomalies through
+// the hub app's internal client (hub.App.Internal). The endpoint is
+// idempotent by event id, so a retry after a lost answer is harmless; the
+// sink's own attempts are the retries.
+func newUpstreamSink(client *hub.InternalClient, size int, log *zap.Logger, m *metrics) *sink {
 	s := newSink(sinkUpstream, size, 6, 5*time.Second, log, m)
-	client := &http.Client{}
-	endpoint := base + "/internal/anomalies"
 	s.deliver = func(ctx context.Context, body []byte, _ *Event) (bool, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-		if err != nil {
-			return false, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+secret)
-		return post(client, req)
+		resp, err := client.Do(ctx, hub.InternalCall{Method: http.MethodPost, Path: contract.PathAnomalies, Body: body})
+		return outcome(resp.Status, err)
 	}
 	return s
 }
@@ -155,22 +146,29 @@ func newWebhookSink(w *Webhook, size int, log *zap.Logger, m *metrics) (*sink, e
 	return s, nil
 }
 
-// post sends req; 2xx is success, 5xx, 408, 429 and transport errors are
-// worth retrying, other statuses are not.
+// post sends req and judges the answer (outcome).
 func post(c *http.Client, req *http.Request) (bool, error) {
 	resp, err := c.Do(req)
 	if err != nil {
-		return true, err
+		return outcome(0, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
+	return outcome(resp.StatusCode, nil)
+}
+
+// outcome judges a delivery: 2xx is success, 5xx, 408, 429 and transport
+// errors are worth retrying, other statuses are not.
+func outcome(status int, err error) (retry bool, _ error) {
 	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+	case err != nil:
+		return true, err
+	case status >= 200 && status < 300:
 		return false, nil
-	case resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests:
-		return true, fmt.Errorf("status %d", resp.StatusCode)
+	case status >= 500, status == http.StatusRequestTimeout, status == http.StatusTooManyRequests:
+		return true, fmt.Errorf("status %d", status)
 	default:
-		return false, fmt.Errorf("status %d", resp.StatusCode)
+		return false, fmt.Errorf("status %d", status)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
+
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 func testEvent(id string) *Event {
@@ -176,7 +178,7 @@ func TestUpstreamSink(t *testing.T) {
 		w.WriteHeader(201)
 	}))
 	defer srv.Close()
-	s := newUpstreamSink(srv.URL, "shared-secret", 8, zap.NewNop(), getMetrics())
+	s := newUpstreamSink(hub.NewInternalClient(srv.URL, "shared-secret"), 8, zap.NewNop(), getMetrics())
 	s.start()
 	defer s.close()
 	s.enqueue(testEvent("e-9"))

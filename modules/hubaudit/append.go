@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 )
 
 // ErrClosed is returned by Append after Close.
@@ -19,7 +19,7 @@ var ErrClosed = errors.New("audit journal closed")
 // Hash), writes it to the active segment and returns a function that
 // blocks until the record is fsync'd (or the fsync failed). Records are
 // chained in the order Append is called.
-func (j *Journal) Append(rec *chain.Record) (wait func() error, err error) {
+func (j *Journal) Append(rec *auditchain.Record) (wait func() error, err error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {

@@ -2,13 +2,14 @@ package hubaudit
 
 import (
 	"strconv"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 func init() {
@@ -37,6 +38,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    ship_interval    <duration>                # default 200ms
 //	    log_stream       on | off                  # default off
 //	}
+//
+// <methods> <path> is a hub.Route, as in every hub policy: <methods> is one
+// method or a comma list (POST,PUT), in any case, or * for all; GET also
+// matches HEAD. <path> is a pattern: /api/v1/widgets/{id}, /oauth/*.
 //
 // Sizes take units (64KiB, 16MiB, 1GiB). An empty journal argument (from
 // an unset {$VAR:}) keeps the default.
@@ -90,17 +95,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) != 2 {
 				return d.Errf("%s takes <methods|*> <path>, got %d arguments", opt, len(args))
 			}
-			r := &Route{Path: args[1]}
-			if args[0] != "*" {
-				r.Methods = strings.Split(args[0], ",")
-			}
-			if err := r.compile(); err != nil {
+			r, err := hub.ParseRoute(args[0], args[1])
+			if err != nil {
 				return d.Errf("%s %q: %v", opt, args[1], err)
 			}
 			if opt == "sensitive" {
-				h.Sensitive = append(h.Sensitive, r)
+				h.Sensitive = append(h.Sensitive, &r)
 			} else {
-				h.NoBodyHash = append(h.NoBodyHash, r)
+				h.NoBodyHash = append(h.NoBodyHash, &r)
 			}
 		case "batch_size":
 			v, err := one()

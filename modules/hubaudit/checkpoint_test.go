@@ -7,7 +7,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 // TestSinkSendsSignedCheckpoint: each batch carries the signed head of the
@@ -16,7 +17,7 @@ import (
 func TestSinkSendsSignedCheckpoint(t *testing.T) {
 	j := openTest(t, t.TempDir(), 1<<20)
 	defer j.Close()
-	var last *chain.Record
+	var last *auditchain.Record
 	for i := 0; i < 3; i++ {
 		rec := testRecord()
 		wait, err := j.Append(rec)
@@ -33,14 +34,14 @@ func TestSinkSendsSignedCheckpoint(t *testing.T) {
 		t.Fatalf("batch %d, %v", len(batch), err)
 	}
 	var got struct {
-		Records    []chain.Record    `json:"records"`
-		Checkpoint *chain.Checkpoint `json:"checkpoint"`
+		Records    []auditchain.Record    `json:"records"`
+		Checkpoint *auditchain.Checkpoint `json:"checkpoint"`
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewDecoder(r.Body).Decode(&got)
 	}))
 	defer srv.Close()
-	sink := &HTTPSink{URL: srv.URL, Secret: string(testSecret), Client: srv.Client()}
+	sink := &HTTPSink{Client: hub.NewInternalClient(srv.URL, string(testSecret)), Secret: string(testSecret)}
 	if err := sink.Send(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func TestSinkSendsSignedCheckpoint(t *testing.T) {
 	if len(got.Records) != 3 || cp == nil {
 		t.Fatalf("sent %d records, checkpoint %+v", len(got.Records), cp)
 	}
-	if cp.GatewayID != j.GatewayID() || cp.Seq != last.Seq || cp.Hash != last.Hash || !cp.Valid(chain.CheckpointKey(testSecret)) {
+	if cp.GatewayID != j.GatewayID() || cp.Seq != last.Seq || cp.Hash != last.Hash || !cp.Valid(auditchain.CheckpointKey(testSecret)) {
 		t.Fatalf("checkpoint %+v, want seq %d hash %s signed", cp, last.Seq, last.Hash)
 	}
 }

@@ -8,16 +8,14 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/internal/pathpattern"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/modules/hub"
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
 )
 
 func init() {
@@ -111,43 +109,10 @@ type Handler struct {
 	lastLoud  *rateLimitedLog
 }
 
-// Route is a method and path pattern (internal/pathpattern).
-type Route struct {
-	// Methods it applies to; empty means all.
-	Methods []string `json:"methods,omitempty"`
-	// Path is a pattern such as /api/v1/admin/* or /api/v1/widgets/{id}.
-	Path string `json:"path"`
-
-	pattern pathpattern.Pattern
-}
-
-func (r *Route) compile() error {
-	p, err := pathpattern.Compile(r.Path)
-	if err != nil {
-		return err
-	}
-	r.pattern = p
-	for i, m := range r.Methods {
-		r.Methods[i] = strings.ToUpper(m)
-	}
-	return nil
-}
-
-func (r *Route) matches(method, path string) bool {
-	if len(r.Methods) > 0 {
-		ok := false
-		for _, m := range r.Methods {
-			if m == "*" || m == method {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return r.pattern.Match(path)
-}
+// Route is a method set and path pattern (hub.Route, in JSON "methods"
+// and "path"): methods in any case, none or "*" for all, GET also matches
+// HEAD.
+type Route = hub.Route
 
 // CaddyModule returns the Caddy module information.
 func (Handler) CaddyModule() caddy.ModuleInfo {
@@ -194,7 +159,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.sensitive = DefaultSensitive
 	}
 	for i, r := range h.sensitive {
-		if err := r.compile(); err != nil {
+		if err := r.Compile(); err != nil {
 			return fmt.Errorf("sensitive route %d: %w", i, err)
 		}
 	}
@@ -204,7 +169,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.noHash = DefaultNoBodyHash
 	}
 	for i, r := range h.noHash {
-		if err := r.compile(); err != nil {
+		if err := r.Compile(); err != nil {
 			return fmt.Errorf("no_body_hash route %d: %w", i, err)
 		}
 	}
@@ -212,10 +177,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	var sinkCfg *HTTPSink
 	if appIface, err := ctx.App("hub"); err == nil {
 		app := appIface.(*hub.App)
-		sinkCfg = &HTTPSink{URL: app.Upstream + "/internal/audit", Secret: string(app.SharedSecret())}
+		sinkCfg = &HTTPSink{Client: app.Internal(), Secret: string(app.SharedSecret())}
 		h.secret = app.SharedSecret()
 		h.routes = app.Routes
-		h.bodyKey = chain.BodyKey(h.secret)
+		h.bodyKey = auditchain.BodyKey(h.secret)
 	} else {
 		h.log.Warn("no hub app: audit records are journaled but not shipped, and bodies are not hashed", zap.Error(err))
 	}
@@ -249,7 +214,7 @@ func (h *Handler) Cleanup() error {
 // sensitiveRoute reports whether r is refused while the journal is full.
 func (h *Handler) sensitiveRoute(r *http.Request) bool {
 	for _, s := range h.sensitive {
-		if s.matches(r.Method, r.URL.Path) {
+		if s.Match(r.Method, r.URL.Path) {
 			return true
 		}
 	}
@@ -260,7 +225,7 @@ func (h *Handler) sensitiveRoute(r *http.Request) bool {
 // hash at all.
 func (h *Handler) noBodyHashRoute(r *http.Request) bool {
 	for _, s := range h.noHash {
-		if s.matches(r.Method, r.URL.Path) {
+		if s.Match(r.Method, r.URL.Path) {
 			return true
 		}
 	}

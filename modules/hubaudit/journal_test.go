@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 )
 
 func openTest(t *testing.T, dir string, segSize int64) *Journal {
@@ -30,7 +30,7 @@ func appendN(t *testing.T, j *Journal, n int) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			rec := &chain.Record{EventID: chain.NewEventID(time.Now()), RequestID: "r", Timestamp: time.Now(), StatusCode: 200, Path: "/x"}
+			rec := &auditchain.Record{EventID: auditchain.NewEventID(time.Now()), RequestID: "r", Timestamp: time.Now(), StatusCode: 200, Path: "/x"}
 			wait, err := j.Append(rec)
 			if err == nil {
 				err = wait()
@@ -48,14 +48,14 @@ func appendN(t *testing.T, j *Journal, n int) {
 }
 
 // readAll returns every record in the journal directory, in order.
-func readAll(t *testing.T, dir string) []chain.Record {
+func readAll(t *testing.T, dir string) []auditchain.Record {
 	t.Helper()
 	j := &Journal{dir: dir, log: zap.NewNop()}
 	segs, err := j.segments()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []chain.Record
+	var out []auditchain.Record
 	for _, s := range segs {
 		f, err := os.Open(filepath.Join(dir, segName(s)))
 		if err != nil {
@@ -67,7 +67,7 @@ func readAll(t *testing.T, dir string) []chain.Record {
 				break
 			}
 			if kind == kindRecord {
-				var r chain.Record
+				var r auditchain.Record
 				if err := json.Unmarshal(body, &r); err != nil {
 					t.Fatal(err)
 				}
@@ -80,7 +80,7 @@ func readAll(t *testing.T, dir string) []chain.Record {
 }
 
 // checkChain asserts recs form one unbroken chain from seq 1.
-func checkChain(t *testing.T, recs []chain.Record) {
+func checkChain(t *testing.T, recs []auditchain.Record) {
 	t.Helper()
 	prev := ""
 	for i, r := range recs {

@@ -1,7 +1,6 @@
 package hubaudit
 
 import (
-	"net/http"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -12,9 +11,6 @@ import (
 // reloads: in-flight requests of the old config and new ones of the next
 // append to the same chain, and the shipper never stops.
 var journalPool = caddy.NewUsagePool()
-
-// shipClient is shared by every shipper of the process.
-var shipClient = &http.Client{Timeout: 20 * time.Second}
 
 // pooled is a journal with its shipper.
 type pooled struct {
@@ -41,7 +37,6 @@ func acquire(dir string, segmentSize int64, batch int, interval time.Duration, s
 		s.onError = m.shipErrors.Inc
 		p := &pooled{journal: j, shipper: s}
 		if sink != nil {
-			sink.Client = shipClient
 			s.SetSink(sink)
 		}
 		s.Start()
@@ -54,7 +49,6 @@ func acquire(dir string, segmentSize int64, batch int, interval time.Duration, s
 	}
 	p := v.(*pooled)
 	if sink != nil {
-		sink.Client = shipClient
 		p.shipper.SetSink(sink)
 	}
 	return p, nil

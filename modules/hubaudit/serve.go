@@ -15,9 +15,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/internal/problem"
 	"github.com/hubchantier/hubgate/modules/hub"
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
 )
 
 // ServeHTTP records the request. The record is complete when the status
@@ -47,7 +47,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h:                     h,
 		req:                   r,
 		start:                 start,
-		rec: chain.Record{
+		rec: auditchain.Record{
 			RequestID:       rid,
 			ClientRequestID: hub.ClientRequestID(r),
 			Timestamp:       start,
@@ -61,7 +61,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// of a small body reverses), and not at all where they carry
 	// credentials (issue 10).
 	if r.Body != nil && r.Body != http.NoBody && h.bodyKey != nil && !h.noBodyHashRoute(r) {
-		aw.body = &hashingBody{rc: r.Body, key: h.bodyKey, h: chain.NewBodyHasher(h.bodyKey), length: r.ContentLength}
+		aw.body = &hashingBody{rc: r.Body, key: h.bodyKey, h: auditchain.NewBodyHasher(h.bodyKey), length: r.ContentLength}
 		r.Body = aw.body
 	}
 	defer func() {
@@ -118,7 +118,7 @@ func boundPath(p string) string {
 func (aw *auditWriter) record(status int) {
 	aw.recorded = true
 	h, r, rec := aw.h, aw.req, &aw.rec
-	rec.EventID = chain.NewEventID(aw.start)
+	rec.EventID = auditchain.NewEventID(aw.start)
 	rec.StatusCode = status
 	rec.LatencyMS = float64(h.now().Sub(aw.start).Microseconds()) / 1000
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
@@ -133,23 +133,23 @@ func (aw *auditWriter) record(status int) {
 		loc = hdr.Get("Location")
 	}
 	rec.Action, rec.ResourceType, rec.ResourceID = describe(h.routes, rec.HTTPMethod, rec.Endpoint, rec.Path, loc)
-	if v := hdr.Get(chain.ChangesHeader); v != "" {
-		if ch, err := chain.DecodeChanges(v); err == nil {
+	if v := hdr.Get(auditchain.ChangesHeader); v != "" {
+		if ch, err := auditchain.DecodeChanges(v); err == nil {
 			rec.Changes = ch
 		} else {
 			h.log.Warn("ignoring a malformed changes report from the upstream", zap.String("request_id", rec.RequestID))
 		}
 	}
-	if v := hdr.Get(chain.AccountHeader); v != "" && h.secret != nil {
-		if id, err := chain.OpenAccount(h.secret, v); err == nil {
+	if v := hdr.Get(auditchain.AccountHeader); v != "" && h.secret != nil {
+		if id, err := auditchain.OpenAccount(h.secret, v); err == nil {
 			rec.AttemptedUserID = id
 		} else {
 			h.log.Warn("ignoring a malformed login account report from the upstream", zap.String("request_id", rec.RequestID))
 		}
 	}
 	// The reports are for the audit trail only, never for the client.
-	hdr.Del(chain.ChangesHeader)
-	hdr.Del(chain.AccountHeader)
+	hdr.Del(auditchain.ChangesHeader)
+	hdr.Del(auditchain.AccountHeader)
 	if aw.body != nil {
 		rec.RequestBodyHash = aw.body.sum()
 	}
@@ -191,7 +191,7 @@ type auditWriter struct {
 	h        *Handler
 	req      *http.Request
 	start    time.Time
-	rec      chain.Record
+	rec      auditchain.Record
 	body     *hashingBody
 	recorded bool
 	// failed: the record could not be made durable; the client gets a 503
@@ -311,7 +311,7 @@ func (b *hashingBody) Read(p []byte) (int, error) {
 
 func (b *hashingBody) Close() error { return b.rc.Close() }
 
-// sum is the keyed hash of the body (chain.FormatBodyHash) if it was read
+// sum is the keyed hash of the body (auditchain.FormatBodyHash) if it was read
 // to the end (EOF, or every byte of its Content-Length), else "" — an
 // unread body (a 401) has no hash rather than a wrong one. An empty body
 // has none either.
@@ -321,7 +321,7 @@ func (b *hashingBody) sum() string {
 	if b.n == 0 || !(b.eof || (b.length >= 0 && b.n == b.length)) {
 		return ""
 	}
-	return chain.FormatBodyHash(b.key, b.h.Sum(nil))
+	return auditchain.FormatBodyHash(b.key, b.h.Sum(nil))
 }
 
 // rateLimitedLog lets one loud log line through every 10 s.

@@ -14,9 +14,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/internal/testutil/hubtest"
 	"github.com/hubchantier/hubgate/modules/hub"
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
 )
 
 func testHandler(t *testing.T) *Handler {
@@ -24,11 +24,11 @@ func testHandler(t *testing.T) *Handler {
 	j := openTest(t, t.TempDir(), 1<<20)
 	t.Cleanup(func() { j.Close() })
 	h := &Handler{journal: j, MaxJournalSize: 1 << 30, onFull: OnFullRefuseSensitive, sensitive: DefaultSensitive,
-		noHash: DefaultNoBodyHash, secret: testSecret, bodyKey: chain.BodyKey(testSecret),
+		noHash: DefaultNoBodyHash, secret: testSecret, bodyKey: auditchain.BodyKey(testSecret),
 		log: zap.NewNop(), stream: zap.NewNop(), metrics: getMetrics(), now: time.Now, lastLoud: &rateLimitedLog{},
 		routes: hubtest.HubRoutes(t)}
 	for _, r := range append(append([]*Route{}, h.sensitive...), h.noHash...) {
-		if err := r.compile(); err != nil {
+		if err := r.Compile(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -67,7 +67,7 @@ func TestServeHTTPRecords(t *testing.T) {
 		path    string
 		body    string
 		next    func(w http.ResponseWriter, r *http.Request) error
-		check   func(t *testing.T, rec chain.Record, resp *httptest.ResponseRecorder)
+		check   func(t *testing.T, rec auditchain.Record, resp *httptest.ResponseRecorder)
 		wantErr bool
 	}{
 		{
@@ -76,7 +76,7 @@ func TestServeHTTPRecords(t *testing.T) {
 				w.WriteHeader(401)
 				return nil
 			},
-			check: func(t *testing.T, rec chain.Record, resp *httptest.ResponseRecorder) {
+			check: func(t *testing.T, rec auditchain.Record, resp *httptest.ResponseRecorder) {
 				if rec.StatusCode != 401 || rec.UserID != "" || rec.Action != "list_chantiers" || rec.Endpoint != "/api/v1/chantiers" {
 					t.Fatalf("record %+v", rec)
 				}
@@ -87,11 +87,11 @@ func TestServeHTTPRecords(t *testing.T) {
 			next: func(w http.ResponseWriter, r *http.Request) error {
 				caddyhttp.SetVar(r.Context(), hub.IdentityVar, alice)
 				_, _ = io.ReadAll(r.Body)
-				w.Header().Set(chain.ChangesHeader, chain.EncodeChanges(map[string]any{"nom": "A", "password": "p"}, map[string]any{"nom": "B", "password": "q"}))
+				w.Header().Set(auditchain.ChangesHeader, auditchain.EncodeChanges(map[string]any{"nom": "A", "password": "p"}, map[string]any{"nom": "B", "password": "q"}))
 				_, _ = w.Write([]byte(`{}`))
 				return nil
 			},
-			check: func(t *testing.T, rec chain.Record, resp *httptest.ResponseRecorder) {
+			check: func(t *testing.T, rec auditchain.Record, resp *httptest.ResponseRecorder) {
 				if rec.StatusCode != 200 || rec.UserID != "7" || rec.APIKeyID != "key1" || rec.Action != "update_chantier" ||
 					rec.ResourceType != "chantier" || rec.ResourceID != "42" {
 					t.Fatalf("record %+v", rec)
@@ -101,13 +101,13 @@ func TestServeHTTPRecords(t *testing.T) {
 				if rec.RequestBodyHash == hex.EncodeToString(bodySum[:]) || strings.Contains(rec.RequestBodyHash, hex.EncodeToString(bodySum[:])) {
 					t.Fatalf("body hash %s is the plain SHA-256 of the body", rec.RequestBodyHash)
 				}
-				if want := chain.BodyHash(testSecret, []byte(body)); rec.RequestBodyHash != want {
+				if want := auditchain.BodyHash(testSecret, []byte(body)); rec.RequestBodyHash != want {
 					t.Fatalf("body hash %s, want %s", rec.RequestBodyHash, want)
 				}
 				if got := string(rec.Changes); got != `{"after":{"nom":"B","password":"[REDACTED]"},"before":{"nom":"A","password":"[REDACTED]"}}` {
 					t.Fatalf("changes %s", got)
 				}
-				if resp.Header().Get(chain.ChangesHeader) != "" {
+				if resp.Header().Get(auditchain.ChangesHeader) != "" {
 					t.Fatal("X-Hub-Changes reached the client")
 				}
 			},
@@ -116,18 +116,18 @@ func TestServeHTTPRecords(t *testing.T) {
 			name: "login body has no hash at all", method: "POST", path: "/api/auth/login", body: login,
 			next: func(w http.ResponseWriter, r *http.Request) error {
 				_, _ = io.ReadAll(r.Body)
-				w.Header().Set(chain.AccountHeader, chain.SealAccount(testSecret, "7"))
+				w.Header().Set(auditchain.AccountHeader, auditchain.SealAccount(testSecret, "7"))
 				w.WriteHeader(401)
 				return nil
 			},
-			check: func(t *testing.T, rec chain.Record, resp *httptest.ResponseRecorder) {
+			check: func(t *testing.T, rec auditchain.Record, resp *httptest.ResponseRecorder) {
 				if rec.RequestBodyHash != "" || rec.Action != "login" {
 					t.Fatalf("login record %+v", rec)
 				}
 				if rec.AttemptedUserID != "7" {
 					t.Fatalf("attempted user %q, want 7", rec.AttemptedUserID)
 				}
-				if resp.Header().Get(chain.AccountHeader) != "" {
+				if resp.Header().Get(auditchain.AccountHeader) != "" {
 					t.Fatal("the account report reached the client")
 				}
 			},
@@ -136,13 +136,13 @@ func TestServeHTTPRecords(t *testing.T) {
 			name: "login with an unknown email names no account", method: "POST", path: "/api/auth/login", body: login,
 			next: func(w http.ResponseWriter, r *http.Request) error {
 				_, _ = io.ReadAll(r.Body)
-				w.Header().Set(chain.AccountHeader, chain.SealAccount(testSecret, ""))
+				w.Header().Set(auditchain.AccountHeader, auditchain.SealAccount(testSecret, ""))
 				w.WriteHeader(401)
 				return nil
 			},
-			check: func(t *testing.T, rec chain.Record, resp *httptest.ResponseRecorder) {
-				if rec.AttemptedUserID != "" || rec.UserID != "" || resp.Header().Get(chain.AccountHeader) != "" {
-					t.Fatalf("record %+v, header %q", rec, resp.Header().Get(chain.AccountHeader))
+			check: func(t *testing.T, rec auditchain.Record, resp *httptest.ResponseRecorder) {
+				if rec.AttemptedUserID != "" || rec.UserID != "" || resp.Header().Get(auditchain.AccountHeader) != "" {
+					t.Fatalf("record %+v, header %q", rec, resp.Header().Get(auditchain.AccountHeader))
 				}
 			},
 		},
@@ -153,7 +153,7 @@ func TestServeHTTPRecords(t *testing.T) {
 				w.WriteHeader(303)
 				return nil
 			},
-			check: func(t *testing.T, rec chain.Record, _ *httptest.ResponseRecorder) {
+			check: func(t *testing.T, rec auditchain.Record, _ *httptest.ResponseRecorder) {
 				if rec.RequestBodyHash != "" {
 					t.Fatalf("hash of an OAuth form: %s", rec.RequestBodyHash)
 				}
@@ -162,7 +162,7 @@ func TestServeHTTPRecords(t *testing.T) {
 		{
 			name: "unread body has no hash", method: "POST", path: "/api/v1/chantiers", body: body,
 			next: func(w http.ResponseWriter, r *http.Request) error { w.WriteHeader(401); return nil },
-			check: func(t *testing.T, rec chain.Record, _ *httptest.ResponseRecorder) {
+			check: func(t *testing.T, rec auditchain.Record, _ *httptest.ResponseRecorder) {
 				if rec.RequestBodyHash != "" {
 					t.Fatalf("hash of an unread body: %s", rec.RequestBodyHash)
 				}
@@ -176,7 +176,7 @@ func TestServeHTTPRecords(t *testing.T) {
 				w.WriteHeader(201)
 				return nil
 			},
-			check: func(t *testing.T, rec chain.Record, _ *httptest.ResponseRecorder) {
+			check: func(t *testing.T, rec auditchain.Record, _ *httptest.ResponseRecorder) {
 				if rec.Action != "create_chantier" || rec.ResourceID != "99" || rec.RequestBodyHash == "" {
 					t.Fatalf("record %+v", rec)
 				}
@@ -188,7 +188,7 @@ func TestServeHTTPRecords(t *testing.T) {
 				return caddyhttp.Error(http.StatusBadGateway, io.ErrUnexpectedEOF)
 			},
 			wantErr: true,
-			check: func(t *testing.T, rec chain.Record, _ *httptest.ResponseRecorder) {
+			check: func(t *testing.T, rec auditchain.Record, _ *httptest.ResponseRecorder) {
 				if rec.StatusCode != 502 {
 					t.Fatalf("status %d, want 502", rec.StatusCode)
 				}
@@ -197,7 +197,7 @@ func TestServeHTTPRecords(t *testing.T) {
 		{
 			name: "nothing written is a 200", method: "GET", path: "/healthz",
 			next: func(w http.ResponseWriter, r *http.Request) error { return nil },
-			check: func(t *testing.T, rec chain.Record, _ *httptest.ResponseRecorder) {
+			check: func(t *testing.T, rec auditchain.Record, _ *httptest.ResponseRecorder) {
 				if rec.StatusCode != 200 || rec.Action != "health_check" {
 					t.Fatalf("record %+v", rec)
 				}

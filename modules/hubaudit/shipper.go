@@ -17,7 +17,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
+	"github.com/hubchantier/hubgate/internal/contract"
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 // Sink receives batches of records (each a JSON object). It must be
@@ -26,21 +28,23 @@ type Sink interface {
 	Send(ctx context.Context, records [][]byte) error
 }
 
-// HTTPSink posts batches to the upstream's POST /internal/audit with the
-// gateway↔upstream shared secret.
+// HTTPSink posts batches to the upstream's POST /internal/audit through
+// the hub app's internal client.
 type HTTPSink struct {
-	// URL is the full endpoint URL.
-	URL string
-	// Secret is sent as Authorization: Bearer.
+	// Client is the hub app's client of the upstream's internal API
+	// (hub.App.Internal): base URL, shared secret, metrics.
+	Client *hub.InternalClient
+	// Secret is the gateway↔upstream shared secret; it signs each batch's
+	// checkpoint (auditchain.CheckpointKey).
 	Secret string
-	// Client sends the requests.
-	Client *http.Client
 }
 
-// Send posts {"records":[…],"checkpoint":{…}} and expects a 2xx. The
+// Send posts a contract.AuditBatch, {"records":[…],"checkpoint":{…}}, and
+// expects a 2xx. The records go as journaled, without decoding them. The
 // checkpoint is the signed head of the chain after the batch (its last
 // record): the store keeps it outside audit_logs so that deleting the
-// newest records shows (chain.Checkpoint).
+// newest records shows (auditchain.Checkpoint). The call is not retried
+// here: the shipper retries with backoff.
 func (s *HTTPSink) Send(ctx context.Context, records [][]byte) error {
 	var b bytes.Buffer
 	b.WriteString(`{"records":[`)
@@ -57,28 +61,20 @@ func (s *HTTPSink) Send(ctx context.Context, records [][]byte) error {
 		b.Write(cb)
 	}
 	b.WriteString(`}`)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, &b)
+	resp, err := s.Client.Do(ctx, hub.InternalCall{Method: http.MethodPost, Path: contract.PathAudit, Body: b.Bytes()})
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+s.Secret)
-	resp, err := s.Client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("audit store answered %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
+	if !resp.OK() {
+		return fmt.Errorf("audit store answered %d: %s", resp.Status, bytes.TrimSpace(resp.Detail))
 	}
 	return nil
 }
 
 // checkpointOf signs the head of the chain at the last record of a batch.
-func checkpointOf(records [][]byte, secret []byte) (chain.Checkpoint, bool) {
+func checkpointOf(records [][]byte, secret []byte) (auditchain.Checkpoint, bool) {
 	if len(records) == 0 || len(secret) == 0 {
-		return chain.Checkpoint{}, false
+		return auditchain.Checkpoint{}, false
 	}
 	var last struct {
 		GatewayID string    `json:"gateway_id"`
@@ -87,10 +83,10 @@ func checkpointOf(records [][]byte, secret []byte) (chain.Checkpoint, bool) {
 		Timestamp time.Time `json:"timestamp"`
 	}
 	if err := json.Unmarshal(records[len(records)-1], &last); err != nil || last.GatewayID == "" {
-		return chain.Checkpoint{}, false
+		return auditchain.Checkpoint{}, false
 	}
-	cp := chain.Checkpoint{GatewayID: last.GatewayID, Seq: last.Seq, Hash: last.Hash, Timestamp: last.Timestamp}
-	cp.Sign(chain.CheckpointKey(secret))
+	cp := auditchain.Checkpoint{GatewayID: last.GatewayID, Seq: last.Seq, Hash: last.Hash, Timestamp: last.Timestamp}
+	cp.Sign(auditchain.CheckpointKey(secret))
 	return cp, true
 }
 

@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 )
 
 // stopAfter accepts its first n sends, then refuses every one.
@@ -35,7 +35,7 @@ func TestShipperRestartMidSegment(t *testing.T) {
 		for i := 0; i < 6; i++ {
 			appendN(t, j, 5) // sequential groups: several rotations
 		}
-		store := &fakeStore{byID: map[string]chain.Record{}}
+		store := &fakeStore{byID: map[string]auditchain.Record{}}
 		sink := &stopAfter{into: store}
 		sink.n.Store(accepted)
 		s := NewShipper(j, 3, 0, zap.NewNop())
@@ -60,7 +60,7 @@ func TestShipperRestartMidSegment(t *testing.T) {
 		if store.received != 32 {
 			t.Fatalf("accepted %d: received %d records, want 32 (no resend after a clean stop)", accepted, store.received)
 		}
-		recs := make([]chain.Record, 0, 32)
+		recs := make([]auditchain.Record, 0, 32)
 		for _, id := range store.order {
 			recs = append(recs, store.byID[id])
 		}

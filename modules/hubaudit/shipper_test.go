@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 )
 
 // fakeStore is an idempotent sink that fails its first failures sends.
@@ -21,7 +21,7 @@ type fakeStore struct {
 	failures int
 	sends    int
 	received int
-	byID     map[string]chain.Record
+	byID     map[string]auditchain.Record
 	order    []string
 }
 
@@ -34,7 +34,7 @@ func (f *fakeStore) Send(_ context.Context, recs [][]byte) error {
 		return errors.New("store down")
 	}
 	for _, b := range recs {
-		var r chain.Record
+		var r auditchain.Record
 		if err := json.Unmarshal(b, &r); err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func TestShipperRetriesWithBackoff(t *testing.T) {
 	j := openTest(t, dir, 4096)
 	defer j.Close()
 	appendN(t, j, 120)
-	store := &fakeStore{failures: 6, byID: map[string]chain.Record{}}
+	store := &fakeStore{failures: 6, byID: map[string]auditchain.Record{}}
 	var mu sync.Mutex
 	var sleeps []time.Duration
 	errorsSeen := 0
@@ -100,7 +100,7 @@ func TestShipperRetriesWithBackoff(t *testing.T) {
 		t.Fatalf("first backoff %v", sleeps[0])
 	}
 	// In order, one chain.
-	recs := make([]chain.Record, 0, 120)
+	recs := make([]auditchain.Record, 0, 120)
 	for _, id := range store.order {
 		recs = append(recs, store.byID[id])
 	}
@@ -116,7 +116,7 @@ func TestShipperResendsAfterCrashIdempotently(t *testing.T) {
 	dir := t.TempDir()
 	j := openTest(t, dir, 1<<20)
 	appendN(t, j, 30)
-	store := &fakeStore{byID: map[string]chain.Record{}}
+	store := &fakeStore{byID: map[string]auditchain.Record{}}
 	s := NewShipper(j, 10, 0, zap.NewNop())
 	s.SetSink(store)
 	s.Start()
@@ -141,7 +141,7 @@ func TestShipperResendsAfterCrashIdempotently(t *testing.T) {
 	if store.received < 65 {
 		t.Fatalf("received %d, want the 30 again plus 5", store.received)
 	}
-	recs := make([]chain.Record, 0, 35)
+	recs := make([]auditchain.Record, 0, 35)
 	for _, id := range store.order {
 		recs = append(recs, store.byID[id])
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 )
 
 // syncCtl controls the Sync of the journal's segment files once armed: a
@@ -73,8 +73,8 @@ func openCtlJournal(t *testing.T, ctl *syncCtl) *Journal {
 	return j
 }
 
-func testRecord() *chain.Record {
-	return &chain.Record{EventID: chain.NewEventID(time.Now()), Timestamp: time.Now(), HTTPMethod: "POST", StatusCode: 201}
+func testRecord() *auditchain.Record {
+	return &auditchain.Record{EventID: auditchain.NewEventID(time.Now()), Timestamp: time.Now(), HTTPMethod: "POST", StatusCode: 201}
 }
 
 // TestAppendWaitsForSync: a record is acknowledged (its wait returns) only

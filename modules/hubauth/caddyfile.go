@@ -8,7 +8,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/hubchantier/hubgate/internal/pathpattern"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
@@ -36,8 +35,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    failed_auth <N>/<unit> [<N>/<unit>...] | off   # default 20/minute
 //	}
 //
-// <methods> is one method or a comma list (GET,HEAD); GET also matches HEAD.
-// <path> is a pattern: /api/v1/widgets/{id}, /oauth/*.
+// <methods> <path> is a hub.Route, as in every hub policy: <methods> is
+// one method or a comma list (GET,HEAD), in any case, or * for all; GET
+// also matches HEAD. <path> is a pattern: /api/v1/widgets/{id}, /oauth/*.
 //
 // failed_auth limits failed authentications (unknown, expired, revoked or
 // malformed credentials) per client network: the IPv4 address, or the
@@ -59,17 +59,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) < 2 || (kind == "require" && len(args) < 3) || (kind != "require" && len(args) > 2) {
 				return d.ArgErr()
 			}
-			rule := &Rule{Path: args[1], Public: kind == "public"}
-			if args[0] != "*" {
-				rule.Methods = strings.Split(args[0], ",")
+			route, err := hub.ParseRoute(args[0], args[1])
+			if err != nil {
+				return d.Errf("%s: %v", kind, err)
 			}
+			rule := &Rule{Route: route, Public: kind == "public"}
 			if kind == "require" {
 				rule.Scopes = args[2:]
 			}
-			if err := rule.compile(); err != nil {
+			if err := rule.checkScopes(); err != nil {
 				return d.Errf("%s: %v", kind, err)
 			}
-			rule.pattern = pathpattern.Pattern{}
 			h.Rules = append(h.Rules, rule)
 		case "resource_prefix":
 			args := d.RemainingArgs()

@@ -2,13 +2,14 @@ package hubauth
 
 import (
 	"encoding/json"
-	"github.com/hubchantier/hubgate/internal/pathpattern"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 func TestUnmarshalCaddyfile(t *testing.T) {
@@ -126,8 +127,8 @@ func TestParseCaddyfile(t *testing.T) {
 	}
 	// Patterns are compiled again in Provision from the JSON config; the
 	// parsed rule carries no compiled state.
-	if !reflect.DeepEqual(h.Rules[0].pattern, pathpattern.Pattern{}) {
-		t.Fatalf("parsed rule kept compiled pattern %+v", h.Rules[0].pattern)
+	if want := (hub.Route{Methods: []string{"GET"}, Path: "/healthz"}); !reflect.DeepEqual(h.Rules[0].Route, want) {
+		t.Fatalf("parsed rule kept compiled state: %#v", h.Rules[0].Route)
 	}
 }
 
@@ -138,9 +139,9 @@ func TestValidate(t *testing.T) {
 		wantErr bool
 	}{
 		{"no rules", nil, false},
-		{"public", []*Rule{{Path: "/x", Public: true}}, false},
-		{"require", []*Rule{{Path: "/x", Scopes: []string{"read"}}}, false},
-		{"public with scopes", []*Rule{{Path: "/ok"}, {Path: "/x", Public: true, Scopes: []string{"read"}}}, true},
+		{"public", []*Rule{{Route: hub.Route{Path: "/x"}, Public: true}}, false},
+		{"require", []*Rule{{Route: hub.Route{Path: "/x"}, Scopes: []string{"read"}}}, false},
+		{"public with scopes", []*Rule{{Route: hub.Route{Path: "/ok"}}, {Route: hub.Route{Path: "/x"}, Public: true, Scopes: []string{"read"}}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

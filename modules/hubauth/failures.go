@@ -49,10 +49,6 @@ type errThrottled struct{ retry time.Duration }
 
 func (e *errThrottled) Error() string { return "too many failed authentications" }
 
-// localFallback is the process-wide limiter used while the shared store
-// fails: failures are then counted per instance, but still counted.
-func localFallback() hub.Limiter { return hub.LocalFallback("hub_auth.failed_auth") }
-
 // compileFailures parses FailedAuth and wires the limiter, which may be nil
 // only when FailedAuth is off.
 func (h *Handler) compileFailures(lim hub.Limiter) error {
@@ -63,7 +59,7 @@ func (h *Handler) compileFailures(lim hub.Limiter) error {
 	if len(h.FailedAuth) == 1 && h.FailedAuth[0] == "off" {
 		return nil
 	}
-	f := &failures{limiter: lim, fallback: localFallback(), log: h.log, throttled: make(map[string]time.Time)}
+	f := &failures{limiter: lim, fallback: hub.FallbackLimiter(), log: h.log, throttled: make(map[string]time.Time)}
 	seen := map[time.Duration]bool{}
 	for _, s := range h.FailedAuth {
 		r, err := hub.ParseRate(s)

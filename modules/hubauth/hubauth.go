@@ -191,7 +191,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // match returns the first rule matching the request, or nil.
 func (h *Handler) match(r *http.Request) *Rule {
 	for _, rule := range h.Rules {
-		if rule.matches(r.Method, r.URL.Path) {
+		if rule.Match(r.Method, r.URL.Path) {
 			return rule
 		}
 	}

@@ -74,11 +74,11 @@ func keyIdentity(scopes ...string) *hub.Identity {
 // testRules mirror the shipped Caddyfile, plus a rule with explicit scopes.
 func testRules() []*Rule {
 	return []*Rule{
-		{Methods: []string{"POST"}, Path: "/api/auth/login", Public: true},
-		{Path: "/oauth/*", Public: true},
-		{Methods: []string{"GET"}, Path: "/healthz", Public: true},
-		{Methods: []string{"GET"}, Path: "/api/v1/reports", Scopes: []string{"reports:read"}},
-		{Path: "/api/auth/*"},
+		{Route: hub.Route{Methods: []string{"POST"}, Path: "/api/auth/login"}, Public: true},
+		{Route: hub.Route{Path: "/oauth/*"}, Public: true},
+		{Route: hub.Route{Methods: []string{"GET"}, Path: "/healthz"}, Public: true},
+		{Route: hub.Route{Methods: []string{"GET"}, Path: "/api/v1/reports"}, Scopes: []string{"reports:read"}},
+		{Route: hub.Route{Path: "/api/auth/*"}},
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 func TestRuleCompile(t *testing.T) {
@@ -14,20 +16,20 @@ func TestRuleCompile(t *testing.T) {
 		wantMethods []string
 		wantErr     string
 	}{
-		{"methods upper-cased", Rule{Path: "/x", Methods: []string{"get", "Post"}}, []string{"GET", "POST"}, ""},
-		{"star method", Rule{Path: "/x", Methods: []string{"*"}}, []string{"*"}, ""},
-		{"no methods", Rule{Path: "/x"}, nil, ""},
-		{"scopes", Rule{Path: "/x", Scopes: []string{"read", "chantiers:*", "a.b-c_d:e"}}, nil, ""},
-		{"bad path", Rule{Path: "x"}, nil, "must start with /"},
-		{"empty method", Rule{Path: "/x", Methods: []string{""}}, nil, "invalid method"},
-		{"method with digit", Rule{Path: "/x", Methods: []string{"G3T"}}, nil, `invalid method "G3T"`},
-		{"method with dash", Rule{Path: "/x", Methods: []string{"M-SEARCH"}}, nil, "invalid method"},
-		{"upper-case scope", Rule{Path: "/x", Scopes: []string{"Read"}}, nil, `invalid scope "Read"`},
-		{"empty scope", Rule{Path: "/x", Scopes: []string{""}}, nil, "invalid scope"},
-		{"scope with space", Rule{Path: "/x", Scopes: []string{"a b"}}, nil, "invalid scope"},
-		{"scope with quote", Rule{Path: "/x", Scopes: []string{`a"b`}}, nil, "invalid scope"},
-		{"scope of 65 characters", Rule{Path: "/x", Scopes: []string{strings.Repeat("a", 65)}}, nil, "invalid scope"},
-		{"scope of 64 characters", Rule{Path: "/x", Scopes: []string{strings.Repeat("a", 64)}}, nil, ""},
+		{"methods upper-cased", Rule{Route: hub.Route{Path: "/x", Methods: []string{"get", "Post"}}}, []string{"GET", "POST"}, ""},
+		{"star method", Rule{Route: hub.Route{Path: "/x", Methods: []string{"*"}}}, []string{"*"}, ""},
+		{"no methods", Rule{Route: hub.Route{Path: "/x"}}, nil, ""},
+		{"scopes", Rule{Route: hub.Route{Path: "/x"}, Scopes: []string{"read", "chantiers:*", "a.b-c_d:e"}}, nil, ""},
+		{"bad path", Rule{Route: hub.Route{Path: "x"}}, nil, "must start with /"},
+		{"empty method", Rule{Route: hub.Route{Path: "/x", Methods: []string{""}}}, nil, "invalid method"},
+		{"method with digit", Rule{Route: hub.Route{Path: "/x", Methods: []string{"G3T"}}}, nil, `invalid method "G3T"`},
+		{"method with dash", Rule{Route: hub.Route{Path: "/x", Methods: []string{"M-SEARCH"}}}, nil, "invalid method"},
+		{"upper-case scope", Rule{Route: hub.Route{Path: "/x"}, Scopes: []string{"Read"}}, nil, `invalid scope "Read"`},
+		{"empty scope", Rule{Route: hub.Route{Path: "/x"}, Scopes: []string{""}}, nil, "invalid scope"},
+		{"scope with space", Rule{Route: hub.Route{Path: "/x"}, Scopes: []string{"a b"}}, nil, "invalid scope"},
+		{"scope with quote", Rule{Route: hub.Route{Path: "/x"}, Scopes: []string{`a"b`}}, nil, "invalid scope"},
+		{"scope of 65 characters", Rule{Route: hub.Route{Path: "/x"}, Scopes: []string{strings.Repeat("a", 65)}}, nil, "invalid scope"},
+		{"scope of 64 characters", Rule{Route: hub.Route{Path: "/x"}, Scopes: []string{strings.Repeat("a", 64)}}, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,14 +70,14 @@ func TestRuleMatches(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &Rule{Path: "/api/v1/chantiers/{id}", Methods: tt.methods}
+			r := &Rule{Route: hub.Route{Path: "/api/v1/chantiers/{id}", Methods: tt.methods}}
 			if err := r.compile(); err != nil {
 				t.Fatal(err)
 			}
-			if got := r.matches(tt.method, "/api/v1/chantiers/1"); got != tt.want {
-				t.Fatalf("matches(%s) = %v, want %v", tt.method, got, tt.want)
+			if got := r.Match(tt.method, "/api/v1/chantiers/1"); got != tt.want {
+				t.Fatalf("Match(%s) = %v, want %v", tt.method, got, tt.want)
 			}
-			if r.matches(tt.method, "/api/v1/other/1") {
+			if r.Match(tt.method, "/api/v1/other/1") {
 				t.Fatal("matched another path")
 			}
 		})
@@ -84,9 +86,9 @@ func TestRuleMatches(t *testing.T) {
 
 func TestHandlerMatchFirstWins(t *testing.T) {
 	rules := []*Rule{
-		{Path: "/api/v1/chantiers/{id}", Methods: []string{"GET"}, Public: true},
-		{Path: "/api/v1/*", Scopes: []string{"admin"}},
-		{Path: "/*"},
+		{Route: hub.Route{Path: "/api/v1/chantiers/{id}", Methods: []string{"GET"}}, Public: true},
+		{Route: hub.Route{Path: "/api/v1/*"}, Scopes: []string{"admin"}},
+		{Route: hub.Route{Path: "/*"}},
 	}
 	for _, r := range rules {
 		if err := r.compile(); err != nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
-	"github.com/hubchantier/hubgate/internal/pathpattern"
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 func init() {
@@ -36,7 +36,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    store_timeout <duration>             # default 500ms
 //	}
 //
-// <path> is a pattern: /api/v1/report, /api/v1/{resource}/{id}, /api/v1/admin/*.
+// <path> is a pattern, the path of a hub.Route: /api/v1/report,
+// /api/v1/{resource}/{id}, /api/v1/admin/*. Routes and invalidate rules
+// name no method: only GET is cached (HEAD is answered from it), and every
+// successful write invalidates.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
@@ -49,7 +52,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) < 2 || len(args) > 3 {
 				return d.ArgErr()
 			}
-			if _, err := pathpattern.Compile(args[0]); err != nil {
+			if _, err := hub.ParseRoute("*", args[0]); err != nil {
 				return d.Errf("route: %v", err)
 			}
 			rt := &Route{Path: args[0]}
@@ -74,7 +77,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) < 2 {
 				return d.ArgErr()
 			}
-			if _, err := pathpattern.Compile(args[0]); err != nil {
+			if _, err := hub.ParseRoute("*", args[0]); err != nil {
 				return d.Errf("invalidate: %v", err)
 			}
 			for _, p := range args[1:] {

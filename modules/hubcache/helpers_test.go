@@ -1,6 +1,7 @@
 package hubcache
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/hubchantier/hubgate/internal/testutil"
@@ -47,11 +49,31 @@ func stores(t *testing.T) map[string]func(t *testing.T) hub.Store {
 }
 
 func redisStore(t *testing.T, url string) hub.Store {
-	rs := &hub.RedisStore{URL: url, Prefix: "test:hubcache:" + randHex() + ":"}
+	prefix := "test:hubcache:" + randHex() + ":"
+	rs := &hub.RedisStore{URL: url, Prefix: prefix}
 	if err := rs.Provision(caddy.Context{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = rs.Cleanup() })
+	t.Cleanup(func() {
+		_ = rs.Cleanup()
+		// Leave nothing in the test database.
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			t.Logf("cleaning %s*: %v", prefix, err)
+			return
+		}
+		c := redis.NewClient(opts)
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		keys, err := c.Keys(ctx, prefix+"*").Result()
+		if err == nil && len(keys) > 0 {
+			err = c.Unlink(ctx, keys...).Err()
+		}
+		if err != nil {
+			t.Logf("cleaning %s*: %v", prefix, err)
+		}
+	})
 	return rs.Store()
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/hubchantier/hubgate/internal/pathpattern"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
@@ -83,7 +82,9 @@ type Handler struct {
 
 // Route is a cached path pattern.
 type Route struct {
-	// Path is a pattern: /api/v1/widgets, /api/v1/{resource}/{id}, /x/*.
+	// Path is a pattern (hub.Route's path, internal/pathpattern):
+	// /api/v1/widgets, /api/v1/{resource}/{id}, /x/*. Routes name no
+	// method: only GET is cached (HEAD is answered from it).
 	Path string `json:"path"`
 	// TTL is how long responses stay fresh (capped by the upstream's
 	// max-age or s-maxage).
@@ -94,17 +95,18 @@ type Route struct {
 	// principal. Only for data that is the same for everyone.
 	Shared bool `json:"shared,omitempty"`
 
-	pattern pathpattern.Pattern
+	match hub.Route
 }
 
 // Related names paths invalidated by writes under Path.
 type Related struct {
-	// Path is the pattern of the written paths.
+	// Path is the pattern of the written paths (hub.Route's path,
+	// internal/pathpattern); every write method counts.
 	Path string `json:"path"`
 	// Invalidate are the exact paths whose entries a write makes invalid.
 	Invalidate []string `json:"invalidate"`
 
-	pattern pathpattern.Pattern
+	match hub.Route
 }
 
 // CaddyModule returns the Caddy module information.
@@ -176,18 +178,16 @@ func (h *Handler) setDefaults() error {
 		h.StoreTimeout = caddy.Duration(DefaultStoreTimeout)
 	}
 	for _, r := range h.Routes {
-		p, err := pathpattern.Compile(r.Path)
-		if err != nil {
+		r.match = hub.Route{Path: r.Path}
+		if err := r.match.Compile(); err != nil {
 			return fmt.Errorf("route: %w", err)
 		}
-		r.pattern = p
 	}
 	for _, r := range h.Related {
-		p, err := pathpattern.Compile(r.Path)
-		if err != nil {
+		r.match = hub.Route{Path: r.Path}
+		if err := r.match.Compile(); err != nil {
 			return fmt.Errorf("related: %w", err)
 		}
-		r.pattern = p
 	}
 	return nil
 }
@@ -222,7 +222,7 @@ func (h *Handler) Cleanup() error {
 // route returns the first route matching path, or nil.
 func (h *Handler) route(path string) *Route {
 	for _, r := range h.Routes {
-		if r.pattern.Match(path) {
+		if r.match.MatchPath(path) {
 			return r
 		}
 	}

@@ -42,7 +42,7 @@ func (h *Handler) writeTags(p string, hdr http.Header) []string {
 		tags = append(tags, hashTag(tagExact+dir))
 	}
 	for _, rel := range h.Related {
-		if rel.pattern.Match(p) {
+		if rel.match.MatchPath(p) {
 			for _, q := range rel.Invalidate {
 				tags = append(tags, hashTag(tagExact+cleanPath(q)))
 			}

@@ -7,6 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 func init() {
@@ -48,11 +50,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	rule login POST /api/auth/login POST /oauth/login 5/minute per ip
 //
 // gives a client network five password attempts a minute in all, whichever
-// endpoint they go to. <methods> is one method or a comma list (GET,HEAD);
-// GET also matches HEAD. <path> is a pattern: /api/v1/widgets/{id},
-// /oauth/*. per ip counts by client network (IPv6 by the hub app's
-// ipv6_prefix, default /64); per user and per client skip requests that
-// have no user or no OAuth2 client.
+// endpoint they go to. Each <methods> <path> is a hub.Route, as in every
+// hub policy: <methods> is one method or a comma list (GET,HEAD), in any
+// case, or * for all; GET also matches HEAD. <path> is a pattern:
+// /api/v1/widgets/{id}, /oauth/*. per ip counts by client network (IPv6
+// by the hub app's ipv6_prefix, default /64); per user and per client skip
+// requests that have no user or no OAuth2 client.
 //
 // Values are checked here, so a bad unit, limit, method or pattern is
 // refused when the Caddyfile is adapted, with the offending token named.
@@ -159,9 +162,9 @@ func parseRule(d *caddyfile.Dispenser) (*Rule, error) {
 	i := 1
 	var eps []Endpoint
 	for i+1 < len(args) && (i == 1 || strings.HasPrefix(args[i+1], "/")) {
-		e := Endpoint{Path: args[i+1]}
-		if args[i] != "*" {
-			e.Methods = strings.Split(args[i], ",")
+		e, err := hub.ParseRoute(args[i], args[i+1])
+		if err != nil {
+			return nil, d.Errf("rule %s: %v", rule.Name, err)
 		}
 		eps = append(eps, e)
 		i += 2

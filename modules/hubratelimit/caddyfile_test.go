@@ -41,6 +41,13 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		}`, `{"per_user":["5000/hour","50/second"],"per_client":["20000/hour"],"rules":[` +
 			`{"name":"login","endpoints":[{"methods":["POST"],"path":"/api/auth/login"},{"methods":["POST"],"path":"/oauth/login"}],"rates":["5/minute"],"per":"ip"},` +
 			`{"name":"exports","endpoints":[{"methods":["GET"],"path":"/api/v1/stats"},{"path":"/api/v1/planning"}],"rates":["10/minute"],"per":"user"}]}`},
+		// Methods in any case, kept in upper case (hub.Route): the same
+		// rule as hub_auth, hub_audit and hub_cache.
+		{"lower-case methods", `hub_rate_limit {
+			rule r1 get /x 5/minute
+			rule r2 post,Put /y get /z 5/minute
+		}`, `{"rules":[{"name":"r1","methods":["GET"],"path":"/x","rates":["5/minute"]},` +
+			`{"name":"r2","endpoints":[{"methods":["POST","PUT"],"path":"/y"},{"methods":["GET"],"path":"/z"}],"rates":["5/minute"]}]}`},
 		{"per_user off", `hub_rate_limit {
 			per_user off
 		}`, `{}`},
@@ -79,7 +86,6 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"default junk after rate", `default 10/hour 5/second`, `"5/second"`},
 		{"default off plus", `default off 5/hour`, `"5/hour"`},
 		{"bad method", `rule a GETS /x 5/minute`, `"GETS"`},
-		{"lowercase method", `rule a get /x 5/minute`, `"get"`},
 		{"bad pattern", `rule a GET api/x 5/minute`, `"api/x"`},
 		{"bad pattern segment", `rule a GET /a//b 5/minute`, `/a//b`},
 		{"bad per", `rule a GET /x 5/minute per team`, `"team"`},

@@ -41,10 +41,6 @@ func (m *limiterMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.storeErrors, m.fallback}
 }
 
-// localFallback is the process-wide limiter used while the shared store is
-// down; being process-wide, its counters survive reloads too.
-func localFallback() hub.Limiter { return hub.LocalFallback("hub_rate_limit") }
-
 // guard runs decisions on the shared limiter and handles its failures:
 // after an error the store is left alone for retry (so a dead Redis costs
 // one timeout per retry, not one per request), decisions go to the local

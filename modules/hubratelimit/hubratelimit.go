@@ -175,7 +175,7 @@ func optionalPolicy(name string, rates []string) (*policy, error) {
 func (h *Handler) setLimiter(lim hub.Limiter) {
 	h.guard = &guard{
 		primary:    lim,
-		fallback:   localFallback(),
+		fallback:   hub.FallbackLimiter(),
 		failClosed: h.FailClosed,
 		retry:      time.Duration(h.RetryInterval),
 		warnEvery:  time.Duration(h.WarnInterval),

@@ -342,7 +342,7 @@ func TestCompileErrors(t *testing.T) {
 		{"bad default", Handler{Default: []string{"5/week"}}},
 		{"reserved name", Handler{Rules: []*Rule{{Name: "per-key", Path: "/x", Rates: []string{"1/hour"}}}}},
 		{"duplicate name", Handler{Rules: []*Rule{{Name: "a", Path: "/x", Rates: []string{"1/hour"}}, {Name: "a", Path: "/y", Rates: []string{"1/hour"}}}}},
-		{"bad method", Handler{Rules: []*Rule{{Name: "a", Methods: []string{"get"}, Path: "/x", Rates: []string{"1/hour"}}}}},
+		{"bad method", Handler{Rules: []*Rule{{Name: "a", Methods: []string{"G3T"}, Path: "/x", Rates: []string{"1/hour"}}}}},
 		{"bad path", Handler{Rules: []*Rule{{Name: "a", Path: "x", Rates: []string{"1/hour"}}}}},
 		{"no rates", Handler{Rules: []*Rule{{Name: "a", Path: "/x"}}}},
 		{"bad per", Handler{Rules: []*Rule{{Name: "a", Path: "/x", Rates: []string{"1/hour"}, Per: "team"}}}},

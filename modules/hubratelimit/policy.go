@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hubchantier/hubgate/internal/pathpattern"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
@@ -41,12 +40,6 @@ type Rate = hub.Rate
 // ParseRate parses "N/unit" (see hub.ParseRate).
 func ParseRate(s string) (Rate, error) { return hub.ParseRate(s) }
 
-// knownMethods are the methods a rule may name (RFC 9110 §9 and PATCH).
-var knownMethods = map[string]bool{
-	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
-	"DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true,
-}
-
 // ruleName keeps names usable as structured-field strings, metric labels
 // and store keys.
 var ruleName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
@@ -60,8 +53,9 @@ type Rule struct {
 	// the api_rate_limit_exceeded_total{rule} metric: lowercase letters,
 	// digits, '.', '_' and '-', at most 64 characters, unique.
 	Name string `json:"name,omitempty"`
-	// Methods the rule's first endpoint applies to; empty means every
-	// method. GET also matches HEAD.
+	// Methods the rule's first endpoint applies to, as in hub.Route: any
+	// case (kept in upper case), empty or "*" for every method; GET also
+	// matches HEAD.
 	Methods []string `json:"methods,omitempty"`
 	// Path is the pattern of the rule's first endpoint (internal/pathpattern):
 	// /api/v1/widgets, /api/v1/widgets/{id}, /oauth/*. It may be empty
@@ -81,23 +75,12 @@ type Rule struct {
 	// counted).
 	Per string `json:"per,omitempty"`
 
-	endpoints []endpoint
+	endpoints []hub.Route
 	policy    policy
 }
 
-// Endpoint is one method set and path pattern of a rule.
-type Endpoint struct {
-	// Methods the endpoint is; empty means every method. GET also matches HEAD.
-	Methods []string `json:"methods,omitempty"`
-	// Path is a pattern (internal/pathpattern).
-	Path string `json:"path"`
-}
-
-// endpoint is a compiled Endpoint.
-type endpoint struct {
-	pattern pathpattern.Pattern
-	methods map[string]bool // nil: every method
-}
+// Endpoint is one method set and path pattern of a rule: a hub.Route.
+type Endpoint = hub.Route
 
 // compile checks the rule and prepares matching.
 func (r *Rule) compile() error {
@@ -114,11 +97,10 @@ func (r *Rule) compile() error {
 	}
 	r.endpoints = r.endpoints[:0]
 	for _, e := range all {
-		ce, err := compileEndpoint(e)
-		if err != nil {
+		if err := e.Compile(); err != nil {
 			return err
 		}
-		r.endpoints = append(r.endpoints, ce)
+		r.endpoints = append(r.endpoints, e)
 	}
 	switch r.Per {
 	case "", PerPrincipal, PerIP, PerUser, PerClient:
@@ -130,31 +112,10 @@ func (r *Rule) compile() error {
 	return err
 }
 
-func compileEndpoint(e Endpoint) (endpoint, error) {
-	p, err := pathpattern.Compile(e.Path)
-	if err != nil {
-		return endpoint{}, err
-	}
-	out := endpoint{pattern: p}
-	for _, m := range e.Methods {
-		if !knownMethods[m] {
-			return endpoint{}, fmt.Errorf("method %q is not a known HTTP method (use upper case: GET, POST…)", m)
-		}
-		if out.methods == nil {
-			out.methods = make(map[string]bool)
-		}
-		out.methods[m] = true
-		if m == "GET" {
-			out.methods["HEAD"] = true
-		}
-	}
-	return out, nil
-}
-
 // matches reports whether the request is one of the rule's endpoints.
 func (r *Rule) matches(method, path string) bool {
-	for _, e := range r.endpoints {
-		if (e.methods == nil || e.methods[method]) && e.pattern.Match(path) {
+	for i := range r.endpoints {
+		if r.endpoints[i].Match(method, path) {
 			return true
 		}
 	}

@@ -1,8 +1,6 @@
 package anomaly
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -10,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hubchantier/hubgate/internal/assertion"
+	"github.com/hubchantier/hubgate/internal/contract"
 	"github.com/hubchantier/hubgate/internal/problem"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/httpx"
@@ -36,19 +35,15 @@ func New(d *db.DB, secret, cursorKey []byte, now func() time.Time) *Service {
 //	POST /internal/anomalies         a gateway reports one event (shared secret)
 //	GET  /api/v1/admin/anomalies     admins list the last 7 days
 func (s *Service) Register(mux *http.ServeMux) {
-	mux.Handle("POST /internal/anomalies", s.internal(s.handleIngest))
+	mux.Handle("POST "+contract.PathAnomalies, s.internal(s.handleIngest))
 	mux.HandleFunc("GET /api/v1/admin/anomalies", s.handleList)
 }
 
-// internal guards a gateway-only endpoint like upstream/auth does: both
-// sides of "Authorization: Bearer <secret>" are hashed before the
-// constant-time comparison, so not even the secret's length leaks.
+// internal guards a gateway-only endpoint like upstream/auth does
+// (contract.ValidGatewayAuthorization).
 func (s *Service) internal(h http.HandlerFunc) http.Handler {
-	want := sha256.Sum256(s.secret)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		got := sha256.Sum256([]byte(tok))
-		if !ok || len(s.secret) == 0 || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		if !contract.ValidGatewayAuthorization(r.Header.Get("Authorization"), s.secret) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hubchantier-internal"`)
 			httpx.Problem(w, r, problem.New(http.StatusUnauthorized, "gateway-secret", "Unauthorized",
 				"internal endpoints need Authorization: Bearer <HUB_GATEWAY_SECRET>"))

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hubchantier/hubgate/internal/contract"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/page"
 )
@@ -19,12 +20,22 @@ import (
 // ListWindow is how far back the admin listing looks.
 const ListWindow = 7 * 24 * time.Hour
 
-// Rules are the rule names a gateway may report; anything else is refused,
-// so the column (and any dashboard over it) stays a small, known set.
-var Rules = map[string]bool{"error_rate": true, "spike": true, "scan": true, "user_agents": true}
+// Rules are the rule names a gateway may report (contract.AnomalyRules);
+// anything else is refused, so the column (and any dashboard over it)
+// stays a small, known set.
+var Rules = setOf(contract.AnomalyRules[:])
 
-// Kinds are the principal kinds a gateway may report.
-var Kinds = map[string]bool{"api_key": true, "oauth_client": true, "user": true, "ip": true}
+// Kinds are the principal kinds a gateway may report
+// (contract.AnomalyPrincipalKinds).
+var Kinds = setOf(contract.AnomalyPrincipalKinds[:])
+
+func setOf(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
 
 // Field bounds for ingested events.
 const (
@@ -32,22 +43,10 @@ const (
 	maxDetailsLen = 8 << 10
 )
 
-// Event is one detection as the gateway reports it and admins read it.
+// Event is one detection as the gateway reports it and admins read it
+// (contract.AnomalyEvent), its details kept as the JSON object that came.
 type Event struct {
-	// EventID is chosen by the gateway (a UUID); it makes ingest idempotent.
-	EventID string `json:"event_id"`
-	// DetectedAt is when the gateway decided.
-	DetectedAt time.Time `json:"detected_at"`
-	// Rule is error_rate, spike, scan or user_agents.
-	Rule string `json:"rule"`
-	// PrincipalKind is api_key, oauth_client, user or ip.
-	PrincipalKind string `json:"principal_kind"`
-	// PrincipalID is the key id, client id, user id or client IP.
-	PrincipalID string `json:"principal_id"`
-	// Details holds the rule's figures (counts, thresholds, window, action).
-	Details json.RawMessage `json:"details"`
-	// GatewayID names the gateway instance that detected it.
-	GatewayID string `json:"gateway_id"`
+	contract.AnomalyEvent[json.RawMessage]
 
 	id int64
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/upstream/db"
 )
 
@@ -13,7 +13,7 @@ import (
 // sign and Verify checks their signatures. It returns s.
 func (s *Store) WithGatewaySecret(secret []byte) *Store {
 	if len(secret) > 0 {
-		s.checkpointKey = chain.CheckpointKey(secret)
+		s.checkpointKey = auditchain.CheckpointKey(secret)
 	}
 	return s
 }
@@ -21,7 +21,7 @@ func (s *Store) WithGatewaySecret(secret []byte) *Store {
 // SaveCheckpoint keeps cp as its gateway's checkpoint unless a checkpoint
 // with a higher seq is stored (a batch sent again after a crash carries an
 // older one).
-func (s *Store) SaveCheckpoint(ctx context.Context, cp chain.Checkpoint) error {
+func (s *Store) SaveCheckpoint(ctx context.Context, cp auditchain.Checkpoint) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO audit_checkpoints (gateway_id, seq, hash, ts, mac, received_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (gateway_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, ts = excluded.ts,
 			mac = excluded.mac, received_at = excluded.received_at
@@ -34,15 +34,15 @@ func (s *Store) SaveCheckpoint(ctx context.Context, cp chain.Checkpoint) error {
 }
 
 // checkpoints returns every gateway's checkpoint.
-func (s *Store) checkpoints(ctx context.Context) (map[string]chain.Checkpoint, error) {
+func (s *Store) checkpoints(ctx context.Context) (map[string]auditchain.Checkpoint, error) {
 	rows, err := s.db.Query(ctx, `SELECT gateway_id, seq, hash, ts, mac FROM audit_checkpoints`)
 	if err != nil {
 		return nil, fmt.Errorf("read audit checkpoints: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]chain.Checkpoint{}
+	out := map[string]auditchain.Checkpoint{}
 	for rows.Next() {
-		var cp chain.Checkpoint
+		var cp auditchain.Checkpoint
 		var ts int64
 		if err := rows.Scan(&cp.GatewayID, &cp.Seq, &cp.Hash, &ts, &cp.MAC); err != nil {
 			return nil, fmt.Errorf("scan audit checkpoint: %w", err)
@@ -54,7 +54,7 @@ func (s *Store) checkpoints(ctx context.Context) (map[string]chain.Checkpoint, e
 }
 
 // checkCheckpoint validates an ingested checkpoint against its batch.
-func (s *Store) checkCheckpoint(cp *chain.Checkpoint, recs []chain.Record) string {
+func (s *Store) checkCheckpoint(cp *auditchain.Checkpoint, recs []auditchain.Record) string {
 	switch {
 	case cp.GatewayID == "" || len(cp.GatewayID) > 64 || cp.Seq < 1 || len(cp.Hash) != 64:
 		return "checkpoint: gateway_id, seq and hash are required"

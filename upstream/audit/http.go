@@ -1,15 +1,13 @@
 package audit
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
+	"github.com/hubchantier/hubgate/internal/auditchain"
+	"github.com/hubchantier/hubgate/internal/contract"
 	"github.com/hubchantier/hubgate/internal/problem"
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
 	"github.com/hubchantier/hubgate/upstream/httpx"
 	"github.com/hubchantier/hubgate/upstream/page"
 )
@@ -25,18 +23,16 @@ const (
 // updates or deletes a record.
 func (s *Store) Register(mux *http.ServeMux, gatewaySecret []byte) {
 	s.WithGatewaySecret(gatewaySecret)
-	mux.Handle("POST /internal/audit", internalOnly(gatewaySecret, s.handleIngest))
+	mux.Handle("POST "+contract.PathAudit, internalOnly(gatewaySecret, s.handleIngest))
 	mux.HandleFunc("GET /api/v1/admin/audit-logs", s.handleList)
 }
 
-// internalOnly accepts only "Authorization: Bearer <gateway secret>",
-// compared in constant time on hashes (the length does not leak either).
+// internalOnly accepts only "Authorization: Bearer <gateway secret>"
+// (contract.ValidGatewayAuthorization: compared in constant time on hashes,
+// the length does not leak either).
 func internalOnly(secret []byte, h http.HandlerFunc) http.Handler {
-	want := sha256.Sum256(secret)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		got := sha256.Sum256([]byte(tok))
-		if !ok || len(secret) == 0 || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		if !contract.ValidGatewayAuthorization(r.Header.Get("Authorization"), secret) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hubchantier-internal"`)
 			httpx.Problem(w, r, problem.New(http.StatusUnauthorized, "gateway-secret", "Unauthorized",
 				"internal endpoints need Authorization: Bearer <HUB_GATEWAY_SECRET>"))
@@ -52,10 +48,7 @@ func internalOnly(secret []byte, h http.HandlerFunc) http.Handler {
 // a batch again. The checkpoint (the gateway's signed chain head after the
 // batch) is stored after the records, in audit_checkpoints.
 func (s *Store) handleIngest(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Records    []chain.Record    `json:"records"`
-		Checkpoint *chain.Checkpoint `json:"checkpoint"`
-	}
+	var body contract.AuditBatch
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBatchBody))
 	if err := dec.Decode(&body); err != nil {
 		httpx.BadRequest(w, r, "records", "invalid audit batch: "+err.Error())
@@ -93,7 +86,7 @@ func (s *Store) handleIngest(w http.ResponseWriter, r *http.Request) {
 
 // validate refuses records no gateway produces. A record whose hash does
 // not match is still stored: verify reports it, nothing is silently lost.
-func validate(r *chain.Record) string {
+func validate(r *auditchain.Record) string {
 	switch {
 	case r.EventID == "" || len(r.EventID) > 64:
 		return "event_id is required (at most 64 characters)"
@@ -105,9 +98,9 @@ func validate(r *chain.Record) string {
 		return "timestamp is required"
 	case len(r.Hash) != 64:
 		return "hash must be a hex SHA-256"
-	case len(r.Changes) > 4*chain.MaxChanges:
+	case len(r.Changes) > 4*auditchain.MaxChanges:
 		return "changes too large"
-	case len(r.ClientRequestID) > chain.MaxClientRequestID || len(r.AttemptedUserID) > 64:
+	case len(r.ClientRequestID) > auditchain.MaxClientRequestID || len(r.AttemptedUserID) > 64:
 		return "client_request_id or attempted_user_id too long"
 	}
 	return ""
@@ -136,5 +129,5 @@ func (s *Store) handleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	httpx.WriteJSON(w, http.StatusOK, page.List[chain.Record]{Data: recs, Pagination: pg})
+	httpx.WriteJSON(w, http.StatusOK, page.List[auditchain.Record]{Data: recs, Pagination: pg})
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/db/dbtest"
 )
@@ -22,7 +22,7 @@ func TestIngestCheckpoint(t *testing.T) {
 		mux := http.NewServeMux()
 		s.Register(mux, testSecret)
 		recs := chainOf("gw-a", 5, time.Now())
-		post := func(cp chain.Checkpoint) int {
+		post := func(cp auditchain.Checkpoint) int {
 			b, _ := json.Marshal(map[string]any{"records": recs, "checkpoint": cp})
 			req := httptest.NewRequest("POST", "/internal/audit", bytes.NewReader(b))
 			req.Header.Set("Authorization", "Bearer "+string(testSecret))
@@ -31,13 +31,13 @@ func TestIngestCheckpoint(t *testing.T) {
 			return w.Code
 		}
 		head := recs[4]
-		forged := chain.Checkpoint{GatewayID: "gw-a", Seq: 5, Hash: head.Hash, Timestamp: head.Timestamp}
-		forged.Sign(chain.CheckpointKey([]byte("not-the-gateway-secret-32-bytes!")))
+		forged := auditchain.Checkpoint{GatewayID: "gw-a", Seq: 5, Hash: head.Hash, Timestamp: head.Timestamp}
+		forged.Sign(auditchain.CheckpointKey([]byte("not-the-gateway-secret-32-bytes!")))
 		if code := post(forged); code != http.StatusBadRequest {
 			t.Fatalf("forged checkpoint: %d, want 400", code)
 		}
 		good := forged
-		good.Sign(chain.CheckpointKey(testSecret))
+		good.Sign(auditchain.CheckpointKey(testSecret))
 		if code := post(good); code != http.StatusOK {
 			t.Fatalf("signed checkpoint: %d, want 200", code)
 		}

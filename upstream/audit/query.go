@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/page"
 )
@@ -140,7 +140,7 @@ func (q Query) scope() string {
 // List returns a page of records, newest first, walking the (ts, id) index
 // (or the (user_id, ts, id) and (resource_type, resource_id, ts, id) ones
 // when those filters are given) from the cursor position.
-func (s *Store) List(ctx context.Context, q Query) ([]chain.Record, *page.Cursors, error) {
+func (s *Store) List(ctx context.Context, q Query) ([]auditchain.Record, *page.Cursors, error) {
 	scope := q.scope()
 	pos := page.Position{Dir: page.Next}
 	first := q.Cursor == ""
@@ -197,7 +197,7 @@ func (s *Store) List(ctx context.Context, q Query) ([]chain.Record, *page.Cursor
 		return nil, nil, fmt.Errorf("list audit logs: %w", err)
 	}
 	defer rows.Close()
-	recs := []chain.Record{}
+	recs := []auditchain.Record{}
 	var ids []int64
 	for rows.Next() {
 		var id int64

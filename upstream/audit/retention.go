@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/upstream/db"
 )
 
@@ -100,7 +100,7 @@ func (s *Store) anonymizeBatch(ctx context.Context, cutoff int64) (int64, error)
 		for _, r := range todo {
 			// An unparsable address anonymizes to "": nothing identifying is kept.
 			if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE audit_logs SET ip_address = ? WHERE ts = ? AND id = ?`),
-				chain.AnonymizeIP(r.ip), r.ts, r.id); err != nil {
+				auditchain.AnonymizeIP(r.ip), r.ts, r.id); err != nil {
 				return fmt.Errorf("anonymize audit IP: %w", err)
 			}
 			n++

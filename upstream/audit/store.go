@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/page"
 )
@@ -48,7 +48,7 @@ const numColumns = 25
 // insertChunk bounds the rows of one INSERT (26 placeholders each).
 const insertChunk = 200
 
-func args(r *chain.Record, receivedAt int64) []any {
+func args(r *auditchain.Record, receivedAt int64) []any {
 	var changes any
 	if len(r.Changes) > 0 && string(r.Changes) != "null" {
 		changes = string(r.Changes)
@@ -62,7 +62,7 @@ func args(r *chain.Record, receivedAt int64) []any {
 // Insert stores records, ignoring those whose event id is already stored
 // (a gateway re-sends a batch after a crash or a lost answer). It returns
 // how many rows were new.
-func (s *Store) Insert(ctx context.Context, recs []chain.Record) (int64, error) {
+func (s *Store) Insert(ctx context.Context, recs []auditchain.Record) (int64, error) {
 	if len(recs) == 0 {
 		return 0, nil
 	}
@@ -96,8 +96,8 @@ func (s *Store) Insert(ctx context.Context, recs []chain.Record) (int64, error) 
 }
 
 // scanRecord reads a row selected with columns.
-func scanRecord(sc interface{ Scan(...any) error }, extra ...any) (chain.Record, error) {
-	var r chain.Record
+func scanRecord(sc interface{ Scan(...any) error }, extra ...any) (auditchain.Record, error) {
+	var r auditchain.Record
 	var ts int64
 	var changes sql.NullString
 	dest := append([]any{&r.EventID, &r.GatewayID, &r.Seq, &r.RequestID, &ts, &r.UserID, &r.APIKeyID,
@@ -127,7 +127,7 @@ func partitionName(m time.Time) string {
 
 // ensurePartitions creates the monthly partitions the records fall in
 // (PostgreSQL only; SQLite has one table).
-func (s *Store) ensurePartitions(ctx context.Context, recs []chain.Record) error {
+func (s *Store) ensurePartitions(ctx context.Context, recs []auditchain.Record) error {
 	if s.db.Dialect != db.Postgres {
 		return nil
 	}

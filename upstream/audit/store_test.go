@@ -9,18 +9,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/db/dbtest"
 )
 
 // chainOf returns n sealed records of gateway gw, one minute apart from t0.
-func chainOf(gw string, n int, t0 time.Time) []chain.Record {
-	out := make([]chain.Record, n)
+func chainOf(gw string, n int, t0 time.Time) []auditchain.Record {
+	out := make([]auditchain.Record, n)
 	prev := ""
 	for i := range out {
-		r := chain.Record{
-			EventID: chain.NewEventID(t0), GatewayID: gw, Seq: int64(i + 1), RequestID: fmt.Sprintf("req-%s-%d", gw, i),
+		r := auditchain.Record{
+			EventID: auditchain.NewEventID(t0), GatewayID: gw, Seq: int64(i + 1), RequestID: fmt.Sprintf("req-%s-%d", gw, i),
 			Timestamp: t0.Add(time.Duration(i) * time.Minute), UserID: fmt.Sprint(i % 3), Action: "read_chantier",
 			ResourceType: "chantier", ResourceID: fmt.Sprint(i % 5), HTTPMethod: "GET", Endpoint: "/api/v1/chantiers/{id}",
 			Path: fmt.Sprintf("/api/v1/chantiers/%d", i%5), StatusCode: 200 + 100*(i%2), LatencyMS: 1.5,
@@ -46,21 +46,21 @@ func newStore(d *db.DB) *Store { return New(d, []byte("k")).WithGatewaySecret(te
 
 // insertAnchored stores recs and, as a gateway's shipper does, the signed
 // checkpoint of each gateway's newest record.
-func insertAnchored(t *testing.T, s *Store, recs []chain.Record) {
+func insertAnchored(t *testing.T, s *Store, recs []auditchain.Record) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := s.Insert(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
-	heads := map[string]chain.Record{}
+	heads := map[string]auditchain.Record{}
 	for _, r := range recs {
 		if r.Seq > heads[r.GatewayID].Seq {
 			heads[r.GatewayID] = r
 		}
 	}
 	for _, r := range heads {
-		cp := chain.Checkpoint{GatewayID: r.GatewayID, Seq: r.Seq, Hash: r.Hash, Timestamp: r.Timestamp}
-		cp.Sign(chain.CheckpointKey(testSecret))
+		cp := auditchain.Checkpoint{GatewayID: r.GatewayID, Seq: r.Seq, Hash: r.Hash, Timestamp: r.Timestamp}
+		cp.Sign(auditchain.CheckpointKey(testSecret))
 		if err := s.SaveCheckpoint(ctx, cp); err != nil {
 			t.Fatal(err)
 		}
@@ -305,7 +305,7 @@ func TestRetention(t *testing.T) {
 		s := New(d, nil)
 		ctx := context.Background()
 		now := time.Now()
-		var recs []chain.Record
+		var recs []auditchain.Record
 		recs = append(recs, chainOf("gw-old", 4, now.Add(-400*24*time.Hour))...)
 		mid := chainOf("gw-mid", 4, now.Add(-60*24*time.Hour))
 		mid[1].IPAddress = "2001:db8:1234:5678::9"

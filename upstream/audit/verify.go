@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 )
 
 // Kinds of break, stable for scripts reading `audit verify --json`.
@@ -107,7 +107,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyResult, e
 	}
 	defer rows.Close()
 	seen := map[string]bool{}
-	var prev *chain.Record
+	var prev *auditchain.Record
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
@@ -173,7 +173,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyResult, e
 
 // checkLink checks r and its link to prev (nil for a chain's first stored
 // record).
-func checkLink(prev, r *chain.Record) *Break {
+func checkLink(prev, r *auditchain.Record) *Break {
 	brk := func(kind, reason string) *Break {
 		return &Break{GatewayID: r.GatewayID, Seq: r.Seq, EventID: r.EventID, Kind: kind, Reason: reason}
 	}
@@ -181,7 +181,7 @@ func checkLink(prev, r *chain.Record) *Break {
 	case !r.Check():
 		c, _ := r.Canonical()
 		return brk(BreakHashMismatch, fmt.Sprintf("the record's content hashes to %s, its stored hash is %s (modified record)",
-			short(chain.Sum(r.PrevHash, c)), short(r.Hash)))
+			short(auditchain.Sum(r.PrevHash, c)), short(r.Hash)))
 	case prev != nil && r.Seq == prev.Seq:
 		return brk(BreakFork, fmt.Sprintf("two records with seq %d (forked chain)", r.Seq))
 	case prev != nil && r.Seq != prev.Seq+1:
@@ -197,7 +197,7 @@ func checkLink(prev, r *chain.Record) *Break {
 
 // checkTail checks that the chain ending at last reaches its checkpoint
 // and its expected head.
-func (s *Store) checkTail(last *chain.Record, cps map[string]chain.Checkpoint, opts VerifyOptions, res *VerifyResult) *Break {
+func (s *Store) checkTail(last *auditchain.Record, cps map[string]auditchain.Checkpoint, opts VerifyOptions, res *VerifyResult) *Break {
 	gw := last.GatewayID
 	want, by := int64(0), ""
 	if cp, ok := cps[gw]; ok {
@@ -223,7 +223,7 @@ func (s *Store) checkTail(last *chain.Record, cps map[string]chain.Checkpoint, o
 	return nil
 }
 
-func (s *Store) checkSignature(cp chain.Checkpoint) *Break {
+func (s *Store) checkSignature(cp auditchain.Checkpoint) *Break {
 	if s.checkpointKey == nil || cp.Valid(s.checkpointKey) {
 		return nil
 	}

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/hubchantier/hubgate/internal/contract"
 	"github.com/hubchantier/hubgate/upstream/db"
 )
 
@@ -163,7 +164,7 @@ func New(ctx context.Context, d *db.DB, o Options) (*Service, error) {
 func (s *Service) Register(mux *http.ServeMux) {
 	go s.dummyHash() // ready before the first login with an unknown email
 	mux.HandleFunc("POST /api/auth/login", s.handleLogin)
-	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
+	mux.HandleFunc("GET "+contract.PathJWKS, s.handleJWKS)
 
 	mux.HandleFunc("POST /api/auth/api-keys", s.handleCreateKey)
 	mux.HandleFunc("GET /api/auth/api-keys", s.handleListKeys)
@@ -179,9 +180,9 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("PATCH /api/v1/users/{id}", s.handleUpdateUser)
 	mux.HandleFunc("DELETE /api/v1/users/{id}", s.handleDeleteUser)
 
-	mux.Handle("POST /internal/introspect", s.internal(s.handleIntrospect))
-	mux.Handle("GET /internal/revocations", s.internal(s.handleRevocations))
-	mux.Handle("POST /internal/usage", s.internal(s.handleUsage))
+	mux.Handle("POST "+contract.PathIntrospect, s.internal(s.handleIntrospect))
+	mux.Handle("GET "+contract.PathRevocations, s.internal(s.handleRevocations))
+	mux.Handle("POST "+contract.PathUsage, s.internal(s.handleUsage))
 }
 
 func (s *Service) now() time.Time { return s.o.Now().UTC() }

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hubchantier/hubgate/internal/assertion"
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/db/dbtest"
 )
@@ -203,9 +203,9 @@ func TestDeactivation(t *testing.T) {
 // decodeChanges reads an X-Hub-Changes header.
 func decodeChanges(t *testing.T, r resp) map[string]map[string]any {
 	t.Helper()
-	raw, err := base64.RawURLEncoding.DecodeString(r.Header.Get(chain.ChangesHeader))
+	raw, err := base64.RawURLEncoding.DecodeString(r.Header.Get(auditchain.ChangesHeader))
 	if err != nil {
-		t.Fatalf("changes header %q: %v", r.Header.Get(chain.ChangesHeader), err)
+		t.Fatalf("changes header %q: %v", r.Header.Get(auditchain.ChangesHeader), err)
 	}
 	var m map[string]map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
@@ -233,7 +233,7 @@ func TestUserChangesHeader(t *testing.T) {
 		}
 		r = e.call("PATCH", path, map[string]any{"password": "another-password"}, e.as(RoleAdmin))
 		expect(t, r, 200)
-		raw, _ := base64.RawURLEncoding.DecodeString(r.Header.Get(chain.ChangesHeader))
+		raw, _ := base64.RawURLEncoding.DecodeString(r.Header.Get(auditchain.ChangesHeader))
 		if !strings.Contains(string(raw), "password_changed") || strings.Contains(string(raw), "another-password") ||
 			strings.Contains(string(raw), "$2a$") || strings.Contains(string(raw), "password_hash") {
 			t.Errorf("password change reported as %s", raw)

@@ -2,37 +2,28 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hubchantier/hubgate/internal/apikey"
+	"github.com/hubchantier/hubgate/internal/contract"
 	"github.com/hubchantier/hubgate/internal/problem"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/httpx"
 )
 
 // MaxWait is the longest long-poll GET /internal/revocations accepts.
-const MaxWait = 30 * time.Second
-
-// maxUsageKeys bounds one POST /internal/usage report.
-const maxUsageKeys = 10000
+const MaxWait = contract.MaxRevocationWait
 
 // internal guards a gateway-only endpoint: the caller must send
-// "Authorization: Bearer <GatewaySecret>". Both sides are hashed before the
-// constant-time comparison so that not even the secret's length leaks.
+// "Authorization: Bearer <GatewaySecret>" (contract.ValidGatewayAuthorization).
 func (s *Service) internal(h http.HandlerFunc) http.Handler {
-	want := sha256.Sum256(s.o.GatewaySecret)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		got := sha256.Sum256([]byte(tok))
-		if !ok || len(s.o.GatewaySecret) == 0 || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		if !contract.ValidGatewayAuthorization(r.Header.Get("Authorization"), s.o.GatewaySecret) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hubchantier-internal"`)
 			httpx.Problem(w, r, problem.New(http.StatusUnauthorized, "gateway-secret", "Unauthorized",
 				"internal endpoints need Authorization: Bearer <HUB_GATEWAY_SECRET>"))
@@ -43,43 +34,8 @@ func (s *Service) internal(h http.HandlerFunc) http.Handler {
 	})
 }
 
-// Introspection is the answer of POST /internal/introspect for a known key.
-type Introspection struct {
-	// Active is true when Status is active.
-	Active bool `json:"active"`
-	// ID is the key id.
-	ID string `json:"id"`
-	// UserID is the owner's id in decimal.
-	UserID string `json:"user_id"`
-	// Role is the owner's current role.
-	Role string `json:"role"`
-	// Scopes are the key's scopes.
-	Scopes []string `json:"scopes"`
-	// Status is active, revoked or expired.
-	Status string `json:"status"`
-	// ExpiresAt ends the key's validity.
-	ExpiresAt time.Time `json:"expires_at"`
-	// Secrets are the accepted secrets: the current one, and the previous
-	// one during a rotation's grace period. Empty unless active.
-	Secrets []Secret `json:"secrets"`
-	// IPWhitelist lists allowed client IPs and CIDRs; empty: any.
-	IPWhitelist []string `json:"ip_whitelist"`
-	// RateLimit is the per-key limit ("100/hour"), "" for the default.
-	RateLimit string `json:"rate_limit"`
-}
-
-// Secret is one accepted secret of a key: its apikey.Hash and until when.
-type Secret struct {
-	// Hash is apikey.Hash of the secret (lowercase hex SHA-256).
-	Hash string `json:"hash"`
-	// ExpiresAt is when this secret stops being accepted.
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
 func (s *Service) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		KeyID string `json:"key_id"`
-	}
+	var req contract.IntrospectRequest
 	if !httpx.DecodeJSON(w, r, &req) {
 		return
 	}
@@ -102,19 +58,19 @@ func (s *Service) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 // Introspect returns what a gateway needs to verify key id, with the owner's
 // current role, or ErrNotFound. The keys of a deactivated owner introspect
 // as revoked.
-func (s *Service) Introspect(ctx context.Context, id string) (Introspection, error) {
+func (s *Service) Introspect(ctx context.Context, id string) (contract.Introspection, error) {
 	var role string
 	var active bool
 	err := s.db.QueryRow(ctx, `SELECT u.role, u.active FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = ?`, id).Scan(&role, &active)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Introspection{}, ErrNotFound
+		return contract.Introspection{}, ErrNotFound
 	}
 	if err != nil {
-		return Introspection{}, fmt.Errorf("introspect key %s: %w", id, err)
+		return contract.Introspection{}, fmt.Errorf("introspect key %s: %w", id, err)
 	}
 	k, err := s.loadKey(ctx, id)
 	if err != nil {
-		return Introspection{}, err
+		return contract.Introspection{}, err
 	}
 	if !active {
 		// A deactivated owner's keys are refused like revoked ones (no
@@ -124,33 +80,27 @@ func (s *Service) Introspect(ctx context.Context, id string) (Introspection, err
 	return s.introspection(k, role), nil
 }
 
-func (s *Service) introspection(k keyRow, role string) Introspection {
+func (s *Service) introspection(k keyRow, role string) contract.Introspection {
 	status := k.Status
 	if status == StatusExpiringSoon {
 		status = StatusActive
 	}
-	out := Introspection{
+	out := contract.Introspection{
 		Active: status == StatusActive, ID: k.ID, UserID: strconv.FormatInt(k.UserID, 10), Role: role,
-		Scopes: k.Scopes, Status: status, ExpiresAt: k.ExpiresAt, Secrets: []Secret{},
+		Scopes: k.Scopes, Status: status, ExpiresAt: k.ExpiresAt, Secrets: []contract.KeySecret{},
 		IPWhitelist: k.IPWhitelist, RateLimit: k.RateLimit,
 	}
 	if out.Active {
-		out.Secrets = append(out.Secrets, Secret{Hash: k.secretHash, ExpiresAt: k.ExpiresAt})
+		out.Secrets = append(out.Secrets, contract.KeySecret{Hash: k.secretHash, ExpiresAt: k.ExpiresAt})
 		if k.GraceUntil != nil {
 			until := *k.GraceUntil
 			if until.After(k.ExpiresAt) {
 				until = k.ExpiresAt
 			}
-			out.Secrets = append(out.Secrets, Secret{Hash: k.graceHash, ExpiresAt: until})
+			out.Secrets = append(out.Secrets, contract.KeySecret{Hash: k.graceHash, ExpiresAt: until})
 		}
 	}
 	return out
-}
-
-// revocationsResponse is the answer of GET /internal/revocations.
-type revocationsResponse struct {
-	Events  []Event `json:"events"`
-	LastSeq int64   `json:"last_seq"`
 }
 
 func (s *Service) handleRevocations(w http.ResponseWriter, r *http.Request) {
@@ -190,17 +140,15 @@ func (s *Service) handleRevocations(w http.ResponseWriter, r *http.Request) {
 		httpx.Internal(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, revocationsResponse{Events: events, LastSeq: last})
+	httpx.WriteJSON(w, http.StatusOK, contract.RevocationPage{Events: events, LastSeq: last})
 }
 
 func (s *Service) handleUsage(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Keys map[string]string `json:"keys"`
-	}
+	var req contract.UsageReport
 	if !httpx.DecodeJSON(w, r, &req) {
 		return
 	}
-	if len(req.Keys) > maxUsageKeys {
+	if len(req.Keys) > contract.MaxUsageKeys {
 		httpx.BadRequest(w, r, "keys", "at most 10000 keys per report")
 		return
 	}

@@ -8,15 +8,16 @@ import (
 	"time"
 
 	"github.com/hubchantier/hubgate/internal/apikey"
+	"github.com/hubchantier/hubgate/internal/contract"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/db/dbtest"
 )
 
-func introspect(t *testing.T, e *env, id string) Introspection {
+func introspect(t *testing.T, e *env, id string) contract.Introspection {
 	t.Helper()
 	r := e.internal("POST", "/internal/introspect", map[string]string{"key_id": id})
 	expect(t, r, 200)
-	var in Introspection
+	var in contract.Introspection
 	r.json(t, &in)
 	return in
 }
@@ -106,8 +107,8 @@ func TestIntrospect(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 type feed struct {
-	Events  []Event `json:"events"`
-	LastSeq int64   `json:"last_seq"`
+	Events  []contract.RevocationEvent `json:"events"`
+	LastSeq int64                      `json:"last_seq"`
 }
 
 func revocations(t *testing.T, e *env, query string) feed {

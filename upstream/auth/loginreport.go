@@ -7,13 +7,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 )
 
 // ReportLoginAccount tells hub_audit which account a login named, so a
 // failed login's record holds the attempted user id (never the email or
 // password): id on success, else the account of email if it exists, else
-// "". The value is sealed with the gateway secret (chain.SealAccount) and
+// "". The value is sealed with the gateway secret (auditchain.SealAccount) and
 // sent on every login answer whatever the outcome, so it is no
 // account-existence oracle even where no hub_audit strips it. A throttled
 // attempt reports like a failed one; other errors report nothing.
@@ -30,5 +30,5 @@ func (s *Service) ReportLoginAccount(ctx context.Context, w http.ResponseWriter,
 	if id != 0 {
 		user = strconv.FormatInt(id, 10)
 	}
-	w.Header().Set(chain.AccountHeader, chain.SealAccount(s.o.GatewaySecret, user))
+	w.Header().Set(auditchain.AccountHeader, auditchain.SealAccount(s.o.GatewaySecret, user))
 }

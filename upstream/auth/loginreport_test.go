@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/db/dbtest"
 )
@@ -30,11 +30,11 @@ func TestLoginReportsAccount(t *testing.T) {
 		for _, tt := range tests {
 			r := login(t, e, tt.email, tt.password)
 			expect(t, r, tt.status)
-			v := r.Header.Get(chain.AccountHeader)
+			v := r.Header.Get(auditchain.AccountHeader)
 			if v == "" {
-				t.Fatalf("%s: no %s header", tt.name, chain.AccountHeader)
+				t.Fatalf("%s: no %s header", tt.name, auditchain.AccountHeader)
 			}
-			got, err := chain.OpenAccount(testSecret, v)
+			got, err := auditchain.OpenAccount(testSecret, v)
 			if err != nil || got != tt.want {
 				t.Fatalf("%s: account %q, %v; want %q", tt.name, got, err, tt.want)
 			}

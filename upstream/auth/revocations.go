@@ -7,37 +7,26 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hubchantier/hubgate/internal/contract"
 	"github.com/hubchantier/hubgate/upstream/db"
 )
 
-// Revocation event kinds.
+// Revocation event kinds (contract.Revoked*), named here for the packages
+// that publish them.
 const (
 	// KindAPIKey: a key was revoked or rotated (ref: key id).
-	KindAPIKey = "api_key"
+	KindAPIKey = contract.RevokedAPIKey
 	// KindUser: a user was deleted, deactivated or changed role (ref: user
-	// id); the event's At is the cut: the user's tokens issued at or before
-	// it are dead, and cached keys of the user are dropped.
-	KindUser = "user"
-	// KindToken: an access token was revoked (ref: jti); reserved for OAuth2.
-	KindToken = "token"
+	// id); the event's At is the cut (contract.RevokedUser).
+	KindUser = contract.RevokedUser
+	// KindToken: an access token was revoked (ref: jti).
+	KindToken = contract.RevokedToken
 	// KindClient: an OAuth2 client was revoked (ref: client id).
-	KindClient = "client"
+	KindClient = contract.RevokedClient
 )
 
 // maxEvents bounds one page of the feed; a gateway asks again from last_seq.
 const maxEvents = 1000
-
-// Event is one entry of the revocation feed.
-type Event struct {
-	// Seq orders events; a gateway resumes with since=<last seq seen>.
-	Seq int64 `json:"seq"`
-	// Kind is api_key, user, token or client.
-	Kind string `json:"kind"`
-	// ID is the key id, user id, jti or client id.
-	ID string `json:"id"`
-	// At is when the event was published.
-	At time.Time `json:"at"`
-}
 
 // notifier wakes long-polls of this process as soon as it publishes; other
 // processes' events are seen by the 100 ms database poll.
@@ -146,15 +135,15 @@ func (s *Service) ReplayStart(ctx context.Context) (int64, error) {
 // seq to resume from: that of the last event returned, or the newest seq of
 // the feed when nothing is newer. A last_seq below since tells the caller
 // the feed was reset (a new database) and its caches should be flushed.
-func (s *Service) Events(ctx context.Context, since int64) ([]Event, int64, error) {
+func (s *Service) Events(ctx context.Context, since int64) ([]contract.RevocationEvent, int64, error) {
 	rows, err := s.db.Query(ctx, `SELECT seq, kind, ref, at FROM revocation_events WHERE seq > ? ORDER BY seq LIMIT ?`, since, maxEvents)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read revocations: %w", err)
 	}
 	defer rows.Close()
-	events := []Event{}
+	events := []contract.RevocationEvent{}
 	for rows.Next() {
-		var e Event
+		var e contract.RevocationEvent
 		var at int64
 		if err := rows.Scan(&e.Seq, &e.Kind, &e.ID, &at); err != nil {
 			return nil, 0, fmt.Errorf("read revocations: %w", err)
@@ -175,7 +164,7 @@ func (s *Service) Events(ctx context.Context, since int64) ([]Event, int64, erro
 // WaitEvents is Events that, when nothing is newer than since, waits up to
 // wait for an event: woken at once by this process's publications and
 // re-checking the database every 100 ms for other processes'.
-func (s *Service) WaitEvents(ctx context.Context, since int64, wait time.Duration) ([]Event, int64, error) {
+func (s *Service) WaitEvents(ctx context.Context, since int64, wait time.Duration) ([]contract.RevocationEvent, int64, error) {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	poll := s.feedPoll

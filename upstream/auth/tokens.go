@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/hubchantier/hubgate/internal/contract"
 	"github.com/hubchantier/hubgate/internal/problem"
 	"github.com/hubchantier/hubgate/upstream/httpx"
 )
@@ -119,34 +120,16 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, tok)
 }
 
-// JWK is one public key of the JWKS (RFC 8037 §2 for OKP keys).
-type JWK struct {
-	// Kty is "OKP", Crv "Ed25519", X the base64url public key (RFC 8037),
-	// Kid its RFC 7638 thumbprint, Alg "EdDSA" and Use "sig".
-	Kty string `json:"kty"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Kid string `json:"kid"`
-	Alg string `json:"alg"`
-	Use string `json:"use"`
-}
-
-// JWKS is the document served at /.well-known/jwks.json (RFC 7517 §5).
-type JWKS struct {
-	// Keys are the published public keys.
-	Keys []JWK `json:"keys"`
-}
-
 // JWKS returns the public keys that verify tokens still in circulation.
-func (s *Service) JWKS(ctx context.Context) (JWKS, error) {
+func (s *Service) JWKS(ctx context.Context) (contract.JWKS, error) {
 	keys, err := s.publishedKeys(ctx)
 	if err != nil {
-		return JWKS{}, err
+		return contract.JWKS{}, err
 	}
-	out := JWKS{Keys: make([]JWK, 0, len(keys))}
+	out := contract.JWKS{Keys: make([]contract.JWK, 0, len(keys))}
 	for _, k := range keys {
 		pub := k.priv.Public().(ed25519.PublicKey)
-		out.Keys = append(out.Keys, JWK{
+		out.Keys = append(out.Keys, contract.JWK{
 			Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(pub),
 			Kid: k.kid, Alg: "EdDSA", Use: "sig",
 		})

@@ -5,8 +5,8 @@ import (
 	"strconv"
 
 	"github.com/hubchantier/hubgate/internal/assertion"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/internal/problem"
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
 	"github.com/hubchantier/hubgate/upstream/authz"
 	"github.com/hubchantier/hubgate/upstream/httpx"
 )
@@ -133,7 +133,7 @@ func userChanges(w http.ResponseWriter, before, after *User, passwordChanged boo
 	if passwordChanged && b != nil && a != nil {
 		b["password_changed"], a["password_changed"] = false, true
 	}
-	w.Header().Set(chain.ChangesHeader, chain.EncodeChanges(b, a))
+	w.Header().Set(auditchain.ChangesHeader, auditchain.EncodeChanges(b, a))
 }
 
 func userMap(u *User) map[string]any {

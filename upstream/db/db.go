@@ -33,6 +33,9 @@ const (
 type DB struct {
 	*sql.DB
 	Dialect Dialect
+	// stmts caches SQLite's prepared statements (stmts.go); nil for
+	// PostgreSQL.
+	stmts *stmtCache
 }
 
 // IsPostgresURL reports whether dsn selects PostgreSQL.
@@ -69,7 +72,7 @@ func Open(dsn string) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
 	}
 	sdb.SetMaxOpenConns(8)
-	return &DB{DB: sdb, Dialect: SQLite}, nil
+	return &DB{DB: sdb, Dialect: SQLite, stmts: &stmtCache{}}, nil
 }
 
 // Rebind rewrites '?' placeholders for the dialect. It does not look inside
@@ -98,13 +101,20 @@ func (d *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error
 	return d.DB.ExecContext(ctx, d.Rebind(q), args...)
 }
 
-// Query runs a rebound query.
+// Query runs a rebound query (a cached prepared statement on SQLite).
 func (d *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if s := d.stmt(ctx, q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
 	return d.DB.QueryContext(ctx, d.Rebind(q), args...)
 }
 
-// QueryRow runs a rebound single-row query.
+// QueryRow runs a rebound single-row query (a cached prepared statement
+// on SQLite).
 func (d *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if s := d.stmt(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
 	return d.DB.QueryRowContext(ctx, d.Rebind(q), args...)
 }
 

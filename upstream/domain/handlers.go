@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/internal/problem"
-	"github.com/hubchantier/hubgate/upstream/audit/chain"
 	"github.com/hubchantier/hubgate/upstream/authz"
 	"github.com/hubchantier/hubgate/upstream/httpx"
 )
@@ -219,7 +219,7 @@ func (s *Service) removeCurrent(ctx context.Context, res *resource, id int64, co
 // members redacted, bounded): the gateway's hub_audit records it in the
 // audit trail and removes it from the response.
 func auditChanges(w http.ResponseWriter, before, after *record) {
-	w.Header().Set(chain.ChangesHeader, chain.EncodeChanges(recordMap(before), recordMap(after)))
+	w.Header().Set(auditchain.ChangesHeader, auditchain.EncodeChanges(recordMap(before), recordMap(after)))
 }
 
 // recordMap is a row's members for a changes report; nil for no row.
@@ -258,12 +258,6 @@ func readBody(w http.ResponseWriter, r *http.Request, res *resource) (values, bo
 		return nil, false
 	}
 	return in, true
-}
-
-// writeRecord sends one row with its ETag.
-func writeRecord(w http.ResponseWriter, status int, rec *record) {
-	w.Header().Set("ETag", rec.etag())
-	httpx.WriteJSON(w, status, rec)
 }
 
 // writeValidation sends a 400 validation problem listing every field error.

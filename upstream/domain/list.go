@@ -27,6 +27,9 @@ type listQuery struct {
 	limit  int
 	page   int
 	cursor *string // nil: offset mode; "": first cursor page
+	total  page.TotalMode
+	// tooDeep is set for an offset page beyond page.MaxOffsetRows.
+	tooDeep error
 }
 
 // parseList reads the query string of a list of res: filters on its
@@ -46,7 +49,7 @@ func (s *Service) parseList(res *resource, q url.Values, prefix string, extra ma
 	for _, name := range names {
 		vs := q[name]
 		switch {
-		case name == "page" || name == "limit" || ignoredParams[name] || extra[name]:
+		case name == "page" || name == "limit" || name == "total" || ignoredParams[name] || extra[name]:
 			continue
 		case name == "cursor":
 			if len(vs) != 1 {
@@ -81,8 +84,17 @@ func (s *Service) parseList(res *resource, q url.Values, prefix string, extra ma
 	if lq.page, err = page.ParsePage(q); err != nil {
 		errs = append(errs, pageError(err))
 	}
+	if lq.total, err = page.ParseTotal(q); err != nil {
+		errs = append(errs, pageError(err))
+	}
 	if lq.cursor != nil && q.Has("page") {
 		errs = append(errs, fieldError{"page", "page cannot be combined with cursor"})
+	}
+	if lq.cursor != nil && q.Has("total") {
+		errs = append(errs, fieldError{"total", "total applies to offset pages (page and limit), not to cursor pages"})
+	}
+	if lq.cursor == nil && len(errs) == 0 {
+		lq.tooDeep = page.CheckDepth(lq.page, lq.limit)
 	}
 	lq.scope = page.Scope(res.name, filters)
 	return lq, errs
@@ -122,6 +134,10 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request, res *resour
 		writeValidation(w, r, errs)
 		return
 	}
+	if lq.tooDeep != nil {
+		writeTooDeep(w, r, lq.tooDeep)
+		return
+	}
 	// Only the rows within the caller's reach are listed (and counted).
 	terms, args := listFilter(accessOf(r), res, "")
 	lq.where, lq.args = append(lq.where, terms...), append(lq.args, args...)
@@ -143,22 +159,43 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request, res *resour
 		s.writeError(w, r, res, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, page.List[*record]{Data: recs, Pagination: pg})
+	writeList(w, recs, pg)
 }
 
-// listOffset returns page lq.page and the total count.
+// writeTooDeep answers an offset page beyond page.MaxOffsetRows: 400
+// page-too-deep, naming the page parameter and pointing to cursor mode.
+func writeTooDeep(w http.ResponseWriter, r *http.Request, err error) {
+	fe := pageError(err)
+	httpx.Problem(w, r, problem.New(http.StatusBadRequest, page.TypePageTooDeep, "Page too deep", fe.Message).With("errors", []fieldError{fe}))
+}
+
+// listOffset returns page lq.page and its total (see countTotal). One row
+// more than the limit is read to learn whether rows follow (has_more and
+// next_cursor, which continues in cursor mode).
 func (s *Service) listOffset(ctx context.Context, res *resource, lq *listQuery) ([]*record, any, error) {
-	var total int64
-	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM `+res.name+whereSQL(lq.where...), lq.args...).Scan(&total); err != nil {
-		return nil, nil, fmt.Errorf("count %s: %w", res.name, err)
-	}
-	q := `SELECT ` + res.columns("") + ` FROM ` + res.name + whereSQL(lq.where...) + ` ORDER BY created_at, id LIMIT ? OFFSET ?`
-	args := append(append([]any{}, lq.args...), lq.limit, int64(lq.page-1)*int64(lq.limit))
+	offset := int64(lq.page-1) * int64(lq.limit)
+	q := `SELECT ` + res.cols + ` FROM ` + res.name + whereSQL(lq.where...) + ` ORDER BY created_at, id LIMIT ? OFFSET ?`
+	args := append(append(make([]any, 0, len(lq.args)+2), lq.args...), lq.limit+1, offset)
 	recs, err := s.query(ctx, res, q, args...)
 	if err != nil {
 		return nil, nil, err
 	}
-	return recs, page.NewOffset(lq.page, lq.limit, total), nil
+	more := len(recs) > lq.limit
+	if more {
+		recs = recs[:lq.limit]
+	}
+	total, exact, err := s.countTotal(ctx, lq.total, ` FROM `+res.name, lq.where, lq.args, offset, len(recs), more)
+	if err != nil {
+		return nil, nil, fmt.Errorf("count %s: %w", res.name, err)
+	}
+	pg := page.NewOffset(lq.page, lq.limit, total, exact)
+	pg.HasMore = more
+	if more {
+		last := recs[len(recs)-1]
+		c := s.cursors.Encode(lq.scope, page.Position{Dir: page.Next, CreatedAt: last.createdAt, ID: last.id})
+		pg.NextCursor = &c
+	}
+	return recs, pg, nil
 }
 
 // listCursor walks the (created_at, id) index from the cursor position.
@@ -186,7 +223,7 @@ func (s *Service) listCursor(ctx context.Context, res *resource, lq *listQuery) 
 		}
 		args = append(args, pos.CreatedAt, pos.ID)
 	}
-	q := `SELECT ` + res.columns("") + ` FROM ` + res.name + whereSQL(where...) + ` ORDER BY ` + order + ` LIMIT ?`
+	q := `SELECT ` + res.cols + ` FROM ` + res.name + whereSQL(where...) + ` ORDER BY ` + order + ` LIMIT ?`
 	recs, err := s.query(ctx, res, q, append(args, lq.limit+1)...)
 	if err != nil {
 		return nil, nil, err
@@ -226,9 +263,10 @@ func (s *Service) query(ctx context.Context, res *resource, q string, args ...an
 		return nil, fmt.Errorf("list %s: %w", res.name, err)
 	}
 	defer rows.Close()
-	recs := []*record{}
+	recs := make([]*record, 0, 21)
+	rd := res.reader()
 	for rows.Next() {
-		rec, err := res.scan(rows)
+		rec, err := rd.scan(rows)
 		if err != nil {
 			return nil, fmt.Errorf("scan %s: %w", res.name, err)
 		}

@@ -53,7 +53,11 @@ func buildOpenAPI() obj {
 		},
 		"OffsetPagination": obj{"type": "object", "properties": obj{
 			"page": obj{"type": "integer"}, "limit": obj{"type": "integer"},
-			"total": obj{"type": "integer"}, "total_pages": obj{"type": "integer"}}},
+			"total":       obj{"type": []string{"integer", "null"}, "description": "rows matching the filters: exact up to 10000, estimated beyond (total_exact), null with total=none"},
+			"total_pages": obj{"type": []string{"integer", "null"}},
+			"total_exact": obj{"type": "boolean", "description": "true when total is an exact count, false when estimated or absent"},
+			"has_more":    obj{"type": "boolean"},
+			"next_cursor": obj{"type": []string{"string", "null"}, "description": "continues after this page in cursor mode"}}},
 		"CursorPagination": obj{"type": "object", "properties": obj{
 			"next_cursor": obj{"type": []string{"string", "null"}}, "prev_cursor": obj{"type": []string{"string", "null"}},
 			"has_more": obj{"type": "boolean"}, "limit": obj{"type": "integer"}}},
@@ -150,7 +154,8 @@ func op(summary string, params []any, schema, status string) obj {
 // listParams are the filters, pagination and gateway parameters of a list.
 func (r *resource) listParams() []any {
 	ps := []any{
-		query("page", obj{"type": "integer", "minimum": 1}),
+		query("page", obj{"type": "integer", "minimum": 1, "description": "offset page; page × limit ≤ 10000, deeper pages are 400 page-too-deep (use cursor)"}),
+		query("total", obj{"type": "string", "enum": []string{"auto", "exact", "none"}, "description": "offset pages only: auto (default, exact up to 10000 rows, estimated beyond), exact (counts every row), none"}),
 		query("limit", obj{"type": "integer", "minimum": 1, "maximum": 100}),
 		query("cursor", obj{"type": "string", "description": "opaque keyset cursor; empty for the first page"}),
 		query("fields", obj{"type": "string", "description": "comma-separated members to return (gateway, whitelisted)"}),

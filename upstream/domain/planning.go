@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/hubchantier/hubgate/upstream/httpx"
 	"github.com/hubchantier/hubgate/upstream/page"
 )
 
@@ -41,6 +40,10 @@ func (s *Service) handlePlanning(w http.ResponseWriter, r *http.Request, res *re
 		writeValidation(w, r, errs)
 		return
 	}
+	if lq.tooDeep != nil {
+		writeTooDeep(w, r, lq.tooDeep)
+		return
+	}
 	where, args := lq.where, lq.args
 	terms, targs := listFilter(accessOf(r), res, "a.")
 	where, args = append(where, terms...), append(args, targs...)
@@ -54,22 +57,19 @@ func (s *Service) handlePlanning(w http.ResponseWriter, r *http.Request, res *re
 	}
 	const from = ` FROM affectations a JOIN chantiers c ON c.id = a.chantier_id JOIN users u ON u.id = a.user_id`
 	ctx := r.Context()
-	var total int64
-	if err := s.db.QueryRow(ctx, `SELECT COUNT(*)`+from+whereSQL(where...), args...).Scan(&total); err != nil {
-		s.writeError(w, r, res, fmt.Errorf("count planning: %w", err))
-		return
-	}
-	rows, err := s.db.Query(ctx, `SELECT `+res.columns("a.")+`, c.nom, u.nom`+from+whereSQL(where...)+
-		` ORDER BY a.date_debut, a.id LIMIT ? OFFSET ?`, append(args, lq.limit, int64(lq.page-1)*int64(lq.limit))...)
+	offset := int64(lq.page-1) * int64(lq.limit)
+	rows, err := s.db.Query(ctx, `SELECT `+planningCols+`, c.nom, u.nom`+from+whereSQL(where...)+
+		` ORDER BY a.date_debut, a.id LIMIT ? OFFSET ?`, append(args[:len(args):len(args)], lq.limit+1, offset)...)
 	if err != nil {
 		s.writeError(w, r, res, fmt.Errorf("planning: %w", err))
 		return
 	}
 	defer rows.Close()
-	recs := []*record{}
+	recs := make([]*record, 0, lq.limit+1)
+	var chantierNom, userNom sql.NullString
+	rd := res.reader(&chantierNom, &userNom)
 	for rows.Next() {
-		var chantierNom, userNom sql.NullString
-		rec, err := res.scan(rows, &chantierNom, &userNom)
+		rec, err := rd.scan(rows)
 		if err != nil {
 			s.writeError(w, r, res, fmt.Errorf("scan planning: %w", err))
 			return
@@ -81,5 +81,20 @@ func (s *Service) handlePlanning(w http.ResponseWriter, r *http.Request, res *re
 		s.writeError(w, r, res, fmt.Errorf("planning: %w", err))
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, page.List[*record]{Data: recs, Pagination: page.NewOffset(lq.page, lq.limit, total)})
+	more := len(recs) > lq.limit
+	if more {
+		recs = recs[:lq.limit]
+	}
+	total, exact, err := s.countTotal(ctx, lq.total, from, where, args, offset, len(recs), more)
+	if err != nil {
+		s.writeError(w, r, res, fmt.Errorf("count planning: %w", err))
+		return
+	}
+	// The planning is ordered by date_debut: no cursor continues it.
+	pg := page.NewOffset(lq.page, lq.limit, total, exact)
+	pg.HasMore = more
+	writeList(w, recs, pg)
 }
+
+// planningCols is the SELECT list of affectations in the planning join.
+var planningCols = affectations.columns("a.")

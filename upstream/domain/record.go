@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"bytes"
 	"database/sql"
 	"encoding/json"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hubchantier/hubgate/upstream/db"
+	"github.com/hubchantier/hubgate/upstream/httpx"
 )
 
 // record is one stored row of a resource.
@@ -34,40 +34,57 @@ func (rec *record) etag() string { return `"v` + strconv.FormatInt(rec.version, 
 
 // MarshalJSON writes the members in declaration order (id first, then the
 // fields, then timestamps and version), which a map would not keep.
-func (rec *record) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteString(`{"id":`)
-	b.WriteString(strconv.FormatInt(rec.id, 10))
-	write := func(name string, v any) error {
-		b.WriteString(`,"`)
-		b.WriteString(name)
-		b.WriteString(`":`)
-		enc, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		b.Write(enc)
-		return nil
-	}
-	for _, f := range rec.res.fields {
-		if err := write(f.name, rec.vals[f.name]); err != nil {
+func (rec *record) MarshalJSON() ([]byte, error) { return rec.appendJSON(nil) }
+
+// appendJSON appends the record's JSON object to b, in one pass and
+// without reflection for the scalar values rows hold (encode.go).
+func (rec *record) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"id":`...)
+	b = strconv.AppendInt(b, rec.id, 10)
+	var err error
+	for i := range rec.res.fields {
+		f := &rec.res.fields[i]
+		b = append(b, f.key...)
+		if b, err = appendAny(b, rec.vals[f.name]); err != nil {
 			return nil, err
 		}
 	}
-	_ = write("created_at", formatTime(rec.createdAt))
-	_ = write("updated_at", formatTime(rec.updatedAt))
-	_ = write("version", rec.version)
+	b = append(b, `,"created_at":`...)
+	b = appendTime(b, rec.createdAt)
+	b = append(b, `,"updated_at":`...)
+	b = appendTime(b, rec.updatedAt)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, rec.version, 10)
 	for _, m := range rec.extra {
-		if err := write(m.name, m.value); err != nil {
+		b = append(b, ',')
+		b = httpx.AppendString(b, m.name)
+		b = append(b, ':')
+		if b, err = appendAny(b, m.value); err != nil {
 			return nil, err
 		}
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return append(b, '}'), nil
 }
 
-// formatTime renders stored microseconds as RFC 3339 UTC.
-func formatTime(us int64) string { return db.FromMicros(us).Format(time.RFC3339) }
+// appendAny appends v as JSON: scalars directly, anything else through
+// encoding/json.
+func appendAny(b []byte, v any) ([]byte, error) {
+	if out, ok := httpx.AppendValue(b, v); ok {
+		return out, nil
+	}
+	enc, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, enc...), nil
+}
+
+// appendTime appends stored microseconds as a JSON RFC 3339 UTC string.
+func appendTime(b []byte, us int64) []byte {
+	b = append(b, '"')
+	b = db.FromMicros(us).AppendFormat(b, time.RFC3339)
+	return append(b, '"')
+}
 
 // columns is the SELECT list of a resource, in record order; prefix
 // qualifies each column ("a." in joins).
@@ -87,31 +104,55 @@ type scanner interface{ Scan(dest ...any) error }
 // scan reads a row selected with columns(); more receives extra columns
 // selected after them.
 func (r *resource) scan(s scanner, more ...any) (*record, error) {
-	rec := &record{res: r, vals: make(values, len(r.fields))}
-	dest := make([]any, 0, len(r.fields)+4+len(more))
-	dest = append(dest, &rec.id)
-	holders := make([]any, len(r.fields))
+	return r.reader(more...).scan(s)
+}
+
+// rowReader scans rows of one resource, reusing its scan destinations
+// from row to row (the values are copied out into each record).
+type rowReader struct {
+	res     *resource
+	holders []any // one sql.Null* per field
+	dest    []any // &id, holders…, &createdAt, &updatedAt, &version, more…
+	id      int64
+	created int64
+	updated int64
+	version int64
+}
+
+// reader returns a rowReader for rows selected with columns() and then
+// the more columns.
+func (r *resource) reader(more ...any) *rowReader {
+	rd := &rowReader{res: r, holders: make([]any, len(r.fields))}
+	rd.dest = make([]any, 0, len(r.fields)+4+len(more))
+	rd.dest = append(rd.dest, &rd.id)
 	for i, f := range r.fields {
 		switch f.kind {
 		case kInt, kRef:
-			holders[i] = new(sql.NullInt64)
+			rd.holders[i] = new(sql.NullInt64)
 		case kFloat:
-			holders[i] = new(sql.NullFloat64)
+			rd.holders[i] = new(sql.NullFloat64)
 		case kBool:
-			holders[i] = new(sql.NullBool)
+			rd.holders[i] = new(sql.NullBool)
 		default:
-			holders[i] = new(sql.NullString)
+			rd.holders[i] = new(sql.NullString)
 		}
-		dest = append(dest, holders[i])
+		rd.dest = append(rd.dest, rd.holders[i])
 	}
-	dest = append(dest, &rec.createdAt, &rec.updatedAt, &rec.version)
-	dest = append(dest, more...)
-	if err := s.Scan(dest...); err != nil {
+	rd.dest = append(rd.dest, &rd.created, &rd.updated, &rd.version)
+	rd.dest = append(rd.dest, more...)
+	return rd
+}
+
+// scan reads the current row into a new record.
+func (rd *rowReader) scan(s scanner) (*record, error) {
+	if err := s.Scan(rd.dest...); err != nil {
 		return nil, err
 	}
+	r := rd.res
+	rec := &record{res: r, id: rd.id, createdAt: rd.created, updatedAt: rd.updated, version: rd.version, vals: make(values, len(r.fields))}
 	for i, f := range r.fields {
 		var v any
-		switch h := holders[i].(type) {
+		switch h := rd.holders[i].(type) {
 		case *sql.NullInt64:
 			if h.Valid {
 				v = h.Int64

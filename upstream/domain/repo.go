@@ -24,7 +24,7 @@ func (e refErrors) Error() string { return fmt.Sprintf("%d missing references", 
 
 // get returns the row id of r, or errNotFound.
 func (s *Service) get(ctx context.Context, r *resource, id int64) (*record, error) {
-	row := s.db.QueryRow(ctx, `SELECT `+r.columns("")+` FROM `+r.name+` WHERE id = ?`, id)
+	row := s.db.QueryRow(ctx, `SELECT `+r.cols+` FROM `+r.name+` WHERE id = ?`, id)
 	rec, err := r.scan(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
@@ -135,7 +135,7 @@ func (s *Service) update(ctx context.Context, r *resource, id int64, v values, m
 	args = append(args, wargs...)
 	// RETURNING (PostgreSQL, SQLite ≥ 3.35) reads back exactly the row this
 	// statement wrote, so the ETag sent matches the body sent.
-	q := `UPDATE ` + r.name + ` SET ` + strings.Join(set, ", ") + ` WHERE id = ?` + where + ` RETURNING ` + r.columns("")
+	q := `UPDATE ` + r.name + ` SET ` + strings.Join(set, ", ") + ` WHERE id = ?` + where + ` RETURNING ` + r.cols
 	rec, err := r.scan(s.db.QueryRow(ctx, q, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, s.missOrStale(ctx, r, id)

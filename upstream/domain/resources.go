@@ -26,6 +26,7 @@ type field struct {
 	minOpen  bool
 	ref      string // referenced table of a kRef
 	filter   bool   // usable as ?name= equality filter (an index exists)
+	key      string // `,"name":`, the JSON member prefix (init)
 }
 
 // check is a cross-field rule run after the per-field rules pass.
@@ -40,6 +41,8 @@ type resource struct {
 	checks   []check
 	// deleteConflict explains a foreign-key refusal of DELETE (409).
 	deleteConflict string
+	// cols is columns(""), computed once (init).
+	cols string
 }
 
 // values holds a row's field values by name: string, int64, float64, bool or
@@ -136,6 +139,15 @@ var users = &resource{
 
 // resources lists every resource served by the generic handlers.
 var resources = []*resource{chantiers, pointages, documents, signalements, affectations, users}
+
+func init() {
+	for _, r := range resources {
+		r.cols = r.columns("")
+		for i := range r.fields {
+			r.fields[i].key = `,"` + r.fields[i].name + `":`
+		}
+	}
+}
 
 // fieldByName returns the field called name, or nil.
 func (r *resource) fieldByName(name string) *field {

@@ -22,6 +22,7 @@ type Service struct {
 	db      *db.DB
 	cursors *page.Codec
 	now     func() time.Time
+	counts  countCache // count.go
 }
 
 // New returns the domain service on d. cursorKey is the HMAC key that signs

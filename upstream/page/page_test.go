@@ -65,7 +65,7 @@ func TestNewOffset(t *testing.T) {
 		want  int64
 	}{{0, 20, 0}, {1, 20, 1}, {20, 20, 1}, {21, 20, 2}, {123, 20, 7}}
 	for _, tt := range tests {
-		if got := NewOffset(1, tt.limit, tt.total).TotalPages; got != tt.want {
+		if got := *NewOffset(1, tt.limit, &tt.total, true).TotalPages; got != tt.want {
 			t.Errorf("total=%d limit=%d: total_pages=%d, want %d", tt.total, tt.limit, got, tt.want)
 		}
 	}
@@ -79,9 +79,44 @@ func TestEnvelopeJSON(t *testing.T) {
 	if string(b) != want {
 		t.Fatalf("got %s\nwant %s", b, want)
 	}
-	b, _ = json.Marshal(List[int]{Data: []int{}, Pagination: NewOffset(1, 20, 123)})
-	want = `{"data":[],"pagination":{"page":1,"limit":20,"total":123,"total_pages":7}}`
+	total := int64(123)
+	b, _ = json.Marshal(List[int]{Data: []int{}, Pagination: NewOffset(1, 20, &total, true)})
+	want = `{"data":[],"pagination":{"page":1,"limit":20,"total":123,"total_pages":7,"total_exact":true,"has_more":false,"next_cursor":null}}`
 	if string(b) != want {
 		t.Fatalf("got %s\nwant %s", b, want)
+	}
+	// Not counted (?total=none): total and total_pages are null.
+	b, _ = json.Marshal(NewOffset(2, 20, nil, true))
+	want = `{"page":2,"limit":20,"total":null,"total_pages":null,"total_exact":false,"has_more":false,"next_cursor":null}`
+	if string(b) != want {
+		t.Fatalf("got %s\nwant %s", b, want)
+	}
+}
+
+func TestCheckDepth(t *testing.T) {
+	for _, tt := range []struct {
+		page, limit int
+		ok          bool
+	}{{1, 20, true}, {500, 20, true}, {501, 20, false}, {100, 100, true}, {101, 100, false}, {10000, 1, true}, {10001, 1, false}, {1 << 40, 100, false}} {
+		err := CheckDepth(tt.page, tt.limit)
+		var pe *Error
+		if (err == nil) != tt.ok || (err != nil && (!errors.As(err, &pe) || pe.Slug != TypePageTooDeep || pe.Field != "page")) {
+			t.Errorf("CheckDepth(%d, %d) = %v", tt.page, tt.limit, err)
+		}
+	}
+}
+
+func TestParseTotal(t *testing.T) {
+	for _, tt := range []struct {
+		query string
+		want  TotalMode
+		bad   bool
+	}{{"", TotalAuto, false}, {"total=auto", TotalAuto, false}, {"total=exact", TotalExact, false}, {"total=none", TotalNone, false},
+		{"total=true", "", true}, {"total=", "", true}, {"total=exact&total=none", "", true}} {
+		q, _ := url.ParseQuery(tt.query)
+		got, err := ParseTotal(q)
+		if got != tt.want || (err != nil) != tt.bad {
+			t.Errorf("ParseTotal(%q) = %q, %v", tt.query, got, err)
+		}
 	}
 }

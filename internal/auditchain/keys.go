@@ -1,4 +1,4 @@
-package chain
+package auditchain
 
 import (
 	"crypto/aes"

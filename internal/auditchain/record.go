@@ -1,11 +1,11 @@
-// Package chain is the contract between the gateway's audit journal
+// Package auditchain is the contract between the gateway's audit journal
 // (modules/hubaudit) and the upstream's audit store (upstream/audit): the
 // audit record, its canonical form, the hash chain over it, IP
 // anonymization and the redaction of sensitive fields. Both sides must
 // compute hashes byte for byte alike, so this package is the only place
 // that knows how; it depends on the standard library only, so the gateway
 // binary pulls in nothing of the upstream.
-package chain
+package auditchain
 
 import (
 	"crypto/rand"

@@ -17,8 +17,16 @@ import (
 
 // breakerCaddyfile is a gateway with only the breaker (and hub_metrics) in
 // front of a test upstream: 3 failures in a row open it for 3 s.
+// The hub app is there for its route vocabulary only (the endpoint label);
+// its internal calls go to a closed loopback port, never to the test
+// upstream, whose hits are counted.
 const breakerCaddyfile = `{
 	admin {$HUB_ADMIN_LISTEN}
+	hub {
+		upstream http://127.0.0.1:1
+		secret {env.HUB_GATEWAY_SECRET}
+		routes configs/hub-routes.json
+	}
 }
 http://{$HUB_LISTEN} {
 	hub_metrics

@@ -202,7 +202,7 @@ func needModules(t *testing.T, ids ...string) {
 	}
 }
 
-// etagEncodeCaddyfile puts encode outside hub_etag, as DESIGN.md orders
+// etagEncodeCaddyfile puts encode outside hub_etag, as docs/ARCHITECTURE.md orders
 // them: encode appends "-gzip" to strong tags of compressed answers.
 const etagEncodeCaddyfile = `{
 	admin {$HUB_ADMIN_LISTEN}

@@ -17,14 +17,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
 	_ "github.com/hubchantier/hubgate"
 	"github.com/hubchantier/hubgate/integration/harness"
+	"github.com/hubchantier/hubgate/internal/testutil"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
@@ -424,14 +423,7 @@ func TestMetricsListenerAdapt(t *testing.T) {
 		}
 		t.Setenv("HUB_LISTEN", ":18080")
 		t.Setenv("HUB_METRICS_LISTEN", ":19180")
-		body, err := os.ReadFile(filepath.Join(harness.RepoRoot(), "Caddyfile"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, _, err := caddyfile.Adapter{ServerType: httpcaddyfile.ServerType{}}.Adapt(body, map[string]any{"filename": "Caddyfile"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		out := testutil.AdaptDefaultCaddyfile(t)
 		var cfg struct {
 			Apps struct {
 				HTTP struct {

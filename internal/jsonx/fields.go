@@ -1,7 +1,6 @@
 package jsonx
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -212,10 +211,4 @@ func resolve(req, allowed *Node, prefix string, bad *[]string) *Node {
 		out.Children[k] = resolve(sub, a, prefix+k+".", bad)
 	}
 	return out
-}
-
-// IsUnknown reports whether err is an *UnknownError.
-func IsUnknown(err error) bool {
-	var u *UnknownError
-	return errors.As(err, &u)
 }

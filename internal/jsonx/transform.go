@@ -62,17 +62,6 @@ func Apply(dst, src []byte, o *Options) ([]byte, error) {
 	return t.dst, nil
 }
 
-// Valid reports whether src is one JSON value (with the same rules as Apply).
-func Valid(src []byte) bool {
-	t := transformer{src: src}
-	t.ws()
-	if t.skip(0) != nil {
-		return false
-	}
-	t.ws()
-	return t.i == len(src)
-}
-
 type transformer struct {
 	src    []byte
 	i      int

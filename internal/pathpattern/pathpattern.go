@@ -47,22 +47,12 @@ func Compile(s string) (Pattern, error) {
 	return p, nil
 }
 
-// MustCompile is Compile that panics, for patterns in code.
-func MustCompile(s string) Pattern {
-	p, err := Compile(s)
-	if err != nil {
-		panic(err)
-	}
-	return p
-}
-
 // String returns the pattern as written.
 func (p Pattern) String() string { return p.src }
 
 // Match reports whether path matches. It does not allocate.
 func (p Pattern) Match(path string) bool {
 	path = strings.Trim(path, "/")
-	i := 0
 	for _, want := range p.segs {
 		if path == "" {
 			return false
@@ -72,7 +62,6 @@ func (p Pattern) Match(path string) bool {
 			return false
 		}
 		path = rest
-		i++
 	}
 	return p.rest || path == ""
 }

@@ -58,6 +58,7 @@ const (
 //	        jwks_min_refresh   <duration>
 //	        usage_interval     <duration>
 //	        ipv6_prefix        <bits>
+//	        routes             <file.json> | { ... }
 //	    }
 //	}
 type App struct {
@@ -94,6 +95,14 @@ type App struct {
 	// principal): 1 to 128, default 64. IPv4 clients always count by
 	// their whole address.
 	IPv6Prefix int `json:"ipv6_prefix,omitempty"`
+	// Routes is the upstream's URL vocabulary (resources, words, exact
+	// paths): route templates of metric and audit labels and the audit's
+	// action names come from it. Default: DefaultRoutes, which knows no
+	// resource (every API path is <prefix>/<version>/other).
+	Routes *Routes `json:"routes,omitempty"`
+	// RoutesFile is a JSON file holding Routes (such as
+	// configs/hub-routes.json), read at provisioning; exclusive with Routes.
+	RoutesFile string `json:"routes_file,omitempty"`
 
 	store       Store
 	storeModule any
@@ -144,6 +153,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 	if a.IPv6Prefix == 0 {
 		a.IPv6Prefix = DefaultIPv6Prefix
+	}
+
+	if err := a.provisionRoutes(); err != nil {
+		return err
 	}
 
 	if a.StoreRaw == nil {
@@ -247,6 +260,35 @@ func (a *App) Store() Store { return a.store }
 
 // Resolver returns the identity resolver.
 func (a *App) Resolver() *Resolver { return a.resolver }
+
+// provisionRoutes loads and checks the route vocabulary.
+func (a *App) provisionRoutes() error {
+	if a.RoutesFile != "" {
+		if a.Routes != nil {
+			return errors.New("hub: routes and routes_file are exclusive")
+		}
+		rt, err := LoadRoutes(a.RoutesFile)
+		if err != nil {
+			return err
+		}
+		a.Routes = rt
+	}
+	if a.Routes == nil {
+		a.Routes = new(Routes)
+	}
+	return a.Routes.Provision()
+}
+
+// RoutesOf returns the route vocabulary of the config's hub app, or
+// DefaultRoutes when the config has none (hub_metrics alone).
+func RoutesOf(ctx caddy.Context) *Routes {
+	if app, err := ctx.AppIfConfigured("hub"); err == nil {
+		if a, ok := app.(*App); ok && a.Routes != nil {
+			return a.Routes
+		}
+	}
+	return DefaultRoutes()
+}
 
 // Internal returns the one client of the upstream's internal API
 // (introspection, revocation feed, usage, audit and anomaly ingest). It

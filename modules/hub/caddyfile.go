@@ -37,7 +37,21 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 //	    jwks_min_refresh <duration>
 //	    usage_interval <duration>
 //	    ipv6_prefix <bits>          # 1-128, default 64
+//	    routes <file.json>          # the API's vocabulary (Routes), from a file
+//	    routes {                    # ... or inline
+//	        prefix    <path>                      # default /api
+//	        namespace <segment>...                # unversioned subtree: /api/auth/...
+//	        path      <path> [<action> [<type>]]  # exact path and its audit action
+//	        resource  <name>... [{ <options> }]   # first segment under <prefix>/<version>/
+//	        word      <name>... [{ <options> }]   # any other literal segment
+//	        max_depth <n>                         # default 4
+//	    }
 //	}
+//
+// <options> name the audit's actions on a resource or word (RouteName):
+// singular <s>, single, group, type <t>, action <a>, delete <verb>. Without
+// routes no resource is known: API paths are labelled /api/<version>/other
+// (docs/metrics.md, "Route templates").
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the option name
 	if d.NextArg() {
@@ -94,6 +108,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			a.IPv6Prefix = bits
+		case "routes":
+			if err := parseRoutes(d, a); err != nil {
+				return err
+			}
 		case "store":
 			raw, err := parseStore(d)
 			if err != nil {

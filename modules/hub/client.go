@@ -167,7 +167,7 @@ func endpointLabel(path string) string {
 // internalCalls counts the attempts of InternalClient by endpoint (a
 // contract path or "other") and outcome (1xx to 5xx, or error when no
 // answer came).
-var internalCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+var internalCalls = NewCounterVec(prometheus.CounterOpts{
 	Name: "hub_internal_requests_total",
 	Help: "Calls from the gateway to the upstream's internal API, by endpoint and outcome (status class, or error).",
 }, []string{"endpoint", "outcome"})

@@ -4,30 +4,20 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/hubchantier/hubgate/internal/testutil"
 	"github.com/hubchantier/hubgate/upstream/auth"
 	"github.com/hubchantier/hubgate/upstream/db/dbtest"
 	"github.com/hubchantier/hubgate/upstream/server"
 )
 
 // testClock is a settable clock shared by a resolver and the upstream.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
+type testClock = testutil.Clock
 
 // clockedFixture is the real upstream and a resolver (not started: no
 // feed, no usage reporter) that both read clk.
@@ -40,8 +30,8 @@ type clockedFixture struct {
 
 func newClockedFixture(t *testing.T, keyCacheTTL time.Duration) *clockedFixture {
 	t.Helper()
-	clk := &testClock{t: time.Now().UTC().Truncate(time.Second)}
-	h, a, err := server.New(context.Background(), server.Config{GatewaySecret: []byte(testSecret), BcryptCost: bcrypt.MinCost, Now: clk.now}, dbtest.SQLite(t))
+	clk := testutil.NewClock(time.Now().UTC().Truncate(time.Second))
+	h, a, err := server.New(context.Background(), server.Config{GatewaySecret: []byte(testSecret), BcryptCost: bcrypt.MinCost, Now: clk.Now}, dbtest.SQLite(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +46,7 @@ func newClockedFixture(t *testing.T, keyCacheTTL time.Duration) *clockedFixture 
 		KeyCacheTTL: keyCacheTTL, NegativeCacheTTL: 30 * time.Second, JWKSMinRefresh: time.Second,
 		RevocationWait: time.Second, UsageInterval: time.Hour,
 	}, zaptest.NewLogger(t))
-	r.now = clk.now
+	r.now = clk.Now
 	return &clockedFixture{clk: clk, auth: a, user: u, r: r}
 }
 
@@ -64,7 +54,7 @@ func newClockedFixture(t *testing.T, keyCacheTTL time.Duration) *clockedFixture 
 // just answered (the feed is not running in these tests).
 func (f *clockedFixture) feedUp() {
 	f.r.mu.Lock()
-	f.r.feedOK = f.clk.now()
+	f.r.feedOK = f.clk.Now()
 	f.r.mu.Unlock()
 }
 
@@ -87,12 +77,12 @@ func TestResolverRefusesExpiredKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.clk.set(c.ExpiresAt.Add(-time.Minute))
+		f.clk.Set(c.ExpiresAt.Add(-time.Minute))
 		f.feedUp()
 		if _, err := f.r.APIKey(ctx, c.Key); err != nil {
 			t.Fatalf("a minute before expiry: %v", err)
 		}
-		f.clk.set(c.ExpiresAt)
+		f.clk.Set(c.ExpiresAt)
 		f.feedUp()
 		if !f.cached(c.ID) {
 			t.Fatal("the record is not cached: this case must use it")
@@ -100,7 +90,7 @@ func TestResolverRefusesExpiredKey(t *testing.T) {
 		if _, err := f.r.APIKey(ctx, c.Key); !errors.Is(err, ErrExpired) {
 			t.Fatalf("at expires_at, from the cache: err = %v, want ErrExpired", err)
 		}
-		f.clk.set(c.ExpiresAt.Add(time.Hour))
+		f.clk.Set(c.ExpiresAt.Add(time.Hour))
 		f.feedUp()
 		if _, err := f.r.APIKey(ctx, c.Key); !errors.Is(err, ErrExpired) {
 			t.Fatalf("an hour past expiry: err = %v, want ErrExpired", err)
@@ -112,7 +102,7 @@ func TestResolverRefusesExpiredKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.clk.set(c.ExpiresAt.Add(time.Second))
+		f.clk.Set(c.ExpiresAt.Add(time.Second))
 		if _, err := f.r.APIKey(ctx, c.Key); !errors.Is(err, ErrExpired) {
 			t.Fatalf("upstream reports the key expired: err = %v, want ErrExpired", err)
 		}
@@ -133,15 +123,15 @@ func TestResolverRefusesSecretPastRotationGrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	graceEnd := f.clk.now().Add(auth.GracePeriod)
-	f.clk.set(graceEnd.Add(-time.Minute))
+	graceEnd := f.clk.Now().Add(auth.GracePeriod)
+	f.clk.Set(graceEnd.Add(-time.Minute))
 	f.feedUp()
 	for _, k := range []string{rotated.Key, c.Key} {
 		if _, err := f.r.APIKey(ctx, k); err != nil {
 			t.Fatalf("within the grace period: %v", err)
 		}
 	}
-	f.clk.set(graceEnd)
+	f.clk.Set(graceEnd)
 	f.feedUp()
 	if !f.cached(c.ID) {
 		t.Fatal("the record is not cached: this case must use it")
@@ -154,7 +144,7 @@ func TestResolverRefusesSecretPastRotationGrace(t *testing.T) {
 	}
 	// Asked again (the mismatch refetches at most once a second), the
 	// upstream no longer lists the old secret either.
-	f.clk.set(graceEnd.Add(time.Hour))
+	f.clk.Set(graceEnd.Add(time.Hour))
 	f.feedUp()
 	if _, err := f.r.APIKey(ctx, c.Key); !errors.Is(err, ErrUnknown) {
 		t.Fatalf("previous secret an hour after the grace period: err = %v, want ErrUnknown", err)

@@ -194,15 +194,6 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// forgetKey drops a key from the cache and remembers when, so an
-// introspection already in flight cannot put the old answer back.
-func (r *Resolver) forgetKey(id string, at time.Time) {
-	r.mu.Lock()
-	delete(r.keys, id)
-	r.tombstones[id] = at
-	r.mu.Unlock()
-}
-
 // sweepKeysLocked runs after each introspection: it records the cache's
 // peak size and drops dead entries at most once per NegativeCacheTTL (the
 // timed sweep, resolver_sweep.go, does it when no introspection comes).

@@ -7,7 +7,7 @@ import "time"
 const resolverSweepEvery = 30 * time.Second
 
 // tombstoneFor is how long a revoked key id keeps an in-flight
-// introspection from caching the old answer (see forgetKey and apply).
+// introspection from caching the old answer (see apply).
 const tombstoneFor = time.Minute
 
 // sweep frees the resolver's dead state on a timer (Start): key entries

@@ -30,7 +30,7 @@ type Route struct {
 	// Methods the route applies to, in upper case once compiled; empty, or
 	// a lone "*", means every method. GET also matches HEAD.
 	Methods []string `json:"methods,omitempty"`
-	// Path is a pattern (internal/pathpattern): /api/v1/chantiers/{id},
+	// Path is a pattern (internal/pathpattern): /api/v1/widgets/{id},
 	// /oauth/*. Required.
 	Path string `json:"path,omitempty"`
 

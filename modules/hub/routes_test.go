@@ -7,10 +7,26 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/hubchantier/hubgate/internal/testutil"
 )
 
+// hubRoutes is Hub Chantier's vocabulary, the one the default Caddyfile
+// loads.
+func hubRoutes(t testing.TB) *Routes {
+	t.Helper()
+	rt, err := LoadRoutes(testutil.HubRoutesFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Provision(); err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
 func TestRouteTemplate(t *testing.T) {
-	for in, want := range map[string]string{
+	checkTemplates(t, hubRoutes(t), map[string]string{
 		"/api/v1/chantiers":                      "/api/v1/chantiers",
 		"/api/v1/chantiers/42":                   "/api/v1/chantiers/{id}",
 		"/api/v2/chantiers/42":                   "/api/v2/chantiers/{id}",
@@ -23,19 +39,26 @@ func TestRouteTemplate(t *testing.T) {
 		"/healthz":                               "/healthz",
 		"/wp-admin.php":                          "other",
 		"/api/v1/chantiers/1/2/3/4/5/6":          "/api/v1/chantiers/{id}/{id}/{id}/…",
-	} {
-		if got := RouteTemplate(in); got != want {
-			t.Errorf("RouteTemplate(%q) = %q, want %q", in, got, want)
+	})
+}
+
+// checkTemplates fails for each path whose template under rt is not want.
+func checkTemplates(t *testing.T, rt *Routes, want map[string]string) {
+	t.Helper()
+	for in, w := range want {
+		if got := rt.Template(in); got != w {
+			t.Errorf("Template(%q) = %q, want %q", in, got, w)
 		}
 	}
 }
 
 // TestRouteTemplateBounded: 1,000 distinct ids give one template.
 func TestRouteTemplateBounded(t *testing.T) {
+	rt := hubRoutes(t)
 	seen := map[string]bool{}
 	for i := 0; i < 1000; i++ {
-		seen[RouteTemplate(fmt.Sprintf("/api/v1/chantiers/%d", i))] = true
-		seen[RouteTemplate(fmt.Sprintf("/api/auth/api-keys/k%dabc/rotate", i))] = true
+		seen[rt.Template(fmt.Sprintf("/api/v1/chantiers/%d", i))] = true
+		seen[rt.Template(fmt.Sprintf("/api/auth/api-keys/k%dabc/rotate", i))] = true
 	}
 	if len(seen) != 2 {
 		t.Fatalf("templates: %v", seen)
@@ -43,21 +66,22 @@ func TestRouteTemplateBounded(t *testing.T) {
 }
 
 func TestRouteOfMemoizesPerPath(t *testing.T) {
+	rt := hubRoutes(t)
 	r := httptest.NewRequest("GET", "/api/v1/chantiers/42", nil)
 	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{}))
-	if got := RouteOf(r); got != "/api/v1/chantiers/{id}" {
-		t.Fatalf("RouteOf = %q", got)
+	if got := rt.Of(r); got != "/api/v1/chantiers/{id}" {
+		t.Fatalf("Of = %q", got)
 	}
 	if s := stateOf(r, false); s == nil || s.routeTmpl != "/api/v1/chantiers/{id}" || s.routePath != "/api/v1/chantiers/42" {
 		t.Fatalf("not memoized: %#v", s)
 	}
 	// A rewritten path (v2 → v1 inside the chain) is computed afresh.
 	r.URL.Path = "/api/v2/chantiers"
-	if got := RouteOf(r); got != "/api/v2/chantiers" {
-		t.Fatalf("after rewrite RouteOf = %q", got)
+	if got := rt.Of(r); got != "/api/v2/chantiers" {
+		t.Fatalf("after rewrite Of = %q", got)
 	}
 	// Outside Caddy (no vars) it still answers.
-	if got := RouteOf(httptest.NewRequest("GET", "/healthz", nil)); got != "/healthz" {
-		t.Fatalf("without vars RouteOf = %q", got)
+	if got := rt.Of(httptest.NewRequest("GET", "/healthz", nil)); got != "/healthz" {
+		t.Fatalf("without vars Of = %q", got)
 	}
 }

@@ -12,28 +12,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hubchantier/hubgate/internal/testutil"
 )
 
-// fakeClock is an injectable clock for the memory store: tests move time
-// forward instead of sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is the shared injectable clock: tests of the memory store move
+// time forward instead of sleeping.
+type fakeClock = testutil.Clock
 
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_750_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newFakeClock() *fakeClock { return testutil.NewClock(time.Unix(1_750_000_000, 0)) }
 
 // storeEnv is one backend under the conformance suite.
 type storeEnv struct {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zaptest"
+
+	"github.com/hubchantier/hubgate/internal/testutil"
 )
 
 // mapID identifies a map's storage: it changes only when the map is rebuilt.
@@ -64,8 +66,8 @@ func TestShrunk(t *testing.T) {
 // sweep even when nothing is written any more (an idle store, or one only
 // refusing requests), and the map that held them is rebuilt.
 func TestMemStoreTimedSweep(t *testing.T) {
-	clk := &testClock{t: time.Unix(1_750_000_000, 0)}
-	s := newMemStore(clk.now)
+	clk := testutil.NewClock(time.Unix(1_750_000_000, 0))
+	s := newMemStore(clk.Now)
 	ticks := make(chan time.Time)
 	s.startSweeping(ticks)
 	t.Cleanup(func() { _ = s.Destruct() })
@@ -100,7 +102,7 @@ func TestMemStoreTimedSweep(t *testing.T) {
 	if before != n+2 {
 		t.Fatalf("%d entries before the sweep, want %d", before, n+2)
 	}
-	clk.set(clk.now().Add(2 * time.Hour))
+	clk.Set(clk.Now().Add(2 * time.Hour))
 	tick(ticks)
 	s.mu.Lock()
 	after, rebuilt := len(s.entries), mapID(s.entries) != id
@@ -123,13 +125,13 @@ func TestMemStoreTimedSweep(t *testing.T) {
 // rebuilds the maps.
 func TestResolverTimedSweep(t *testing.T) {
 	f := newUpstream(t)
-	clk := &testClock{t: time.Now()}
+	clk := testutil.NewClock(time.Now())
 	r := NewResolver(ResolverConfig{
 		Upstream: f.srv.URL, Secret: testSecret, Issuer: DefaultIssuer, Audience: DefaultAudience,
 		KeyCacheTTL: 5 * time.Minute, NegativeCacheTTL: 30 * time.Second, RevocationWait: time.Second,
 		JWKSMinRefresh: time.Second, UsageInterval: time.Hour,
 	}, zaptest.NewLogger(t))
-	r.now = clk.now
+	r.now = clk.Now
 	ticks := make(chan time.Time)
 	r.sweepTicks = ticks
 	r.Start()
@@ -156,7 +158,7 @@ func TestResolverTimedSweep(t *testing.T) {
 			t.Fatalf("unknown key %d: %v", i, err)
 		}
 	}
-	now := clk.now()
+	now := clk.Now()
 	r.mu.Lock()
 	for i := range n {
 		id := fmt.Sprint("x", i)
@@ -170,7 +172,7 @@ func TestResolverTimedSweep(t *testing.T) {
 	}
 	r.mu.Unlock()
 
-	clk.set(now.Add(forgetRevokedFor + time.Minute))
+	clk.Set(now.Add(forgetRevokedFor + time.Minute))
 	tick(ticks)
 	r.mu.RLock()
 	defer r.mu.RUnlock()

@@ -148,7 +148,7 @@ func ruleLabel(r string) string {
 // block action.
 func (h *Handler) detected(r *http.Request, table *principals, p hub.Principal, d detection, at time.Time) {
 	h.metrics.anomalies.WithLabelValues(d.rule).Inc()
-	d.details["endpoint"] = hub.RouteOf(r)
+	d.details["endpoint"] = h.routes.Of(r)
 	if a := h.actionOf(d.rule); a != nil && a.Block > 0 {
 		until := h.block(r.Context(), table, p, d.rule, a, at)
 		d.details["action"] = "block"

@@ -13,28 +13,14 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/hubchantier/hubgate/internal/testutil"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
-// clock is an injectable clock: tests move time instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the shared injectable clock: tests move time instead of sleeping.
+type clock = testutil.Clock
 
-func newClock() *clock { return &clock{t: time.Unix(1_750_000_000, 250_000_000)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return testutil.NewClock(testutil.Start) }
 
 // fakeStore is a hub.Store on a map, expiring entries on the test clock.
 type fakeStore struct {

@@ -77,6 +77,7 @@ type Handler struct {
 	seed     maphash.Seed
 	now      func() time.Time
 	log      *zap.Logger
+	routes   *hub.Routes // the hub app's vocabulary, for the endpoint detail
 	metrics  *metrics
 }
 
@@ -177,6 +178,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	app := appIface.(*hub.App)
 	h.store = app.Store()
 	h.ipv6Bits = app.IPv6PrefixBits()
+	h.routes = app.Routes
 	v, _, err := statePool.LoadOrNew(h.poolKey, func() (caddy.Destructor, error) {
 		return &pool{keyed: newPrincipals(h.MaxPrincipals), anonymous: newPrincipals(h.MaxPrincipals)}, nil
 	})

@@ -1,9 +1,9 @@
 package hubanomaly
 
 import (
-	"sync"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 // metrics are created once per process and registered into each config's
@@ -15,37 +15,24 @@ type metrics struct {
 	dropped   *prometheus.CounterVec
 }
 
-var (
-	metricsOnce sync.Once
-	metricsVal  *metrics
-)
-
-func getMetrics() *metrics {
-	metricsOnce.Do(func() {
-		metricsVal = &metrics{
-			anomalies: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "hub_anomalies_total",
-				Help: "Anomalies detected by hub_anomaly, by rule.",
-			}, []string{"rule"}),
-			blocked: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "hub_anomaly_blocked_requests_total",
-				Help: "Requests refused because their principal is blocked after an anomaly, by rule.",
-			}, []string{"rule"}),
-			dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "hub_anomaly_events_dropped_total",
-				Help: "Anomaly events not delivered (queue full or retries exhausted), by sink.",
-			}, []string{"sink"}),
-		}
-		for _, r := range ruleNames {
-			// Every series exists from the start, so rate() and alerts see 0.
-			metricsVal.anomalies.WithLabelValues(r)
-			metricsVal.blocked.WithLabelValues(r)
-		}
-		metricsVal.dropped.WithLabelValues(sinkUpstream)
-		metricsVal.dropped.WithLabelValues(sinkWebhook)
-	})
-	return metricsVal
+// anomalyMetrics are hub_anomaly's collectors (hub.NewCounterVec: one per
+// process). Every series exists from the start, so rate() and alerts see 0.
+var anomalyMetrics = &metrics{
+	anomalies: hub.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_anomalies_total",
+		Help: "Anomalies detected by hub_anomaly, by rule.",
+	}, []string{"rule"}, ruleNames[:]...),
+	blocked: hub.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_anomaly_blocked_requests_total",
+		Help: "Requests refused because their principal is blocked after an anomaly, by rule.",
+	}, []string{"rule"}, ruleNames[:]...),
+	dropped: hub.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_anomaly_events_dropped_total",
+		Help: "Anomaly events not delivered (queue full or retries exhausted), by sink.",
+	}, []string{"sink"}, sinkUpstream, sinkWebhook),
 }
+
+func getMetrics() *metrics { return anomalyMetrics }
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.anomalies, m.blocked, m.dropped}

@@ -3,31 +3,29 @@ package hubaudit
 import (
 	"net/http"
 	"strings"
+
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 // describe names what a request did, from its method and route template
-// (both bounded, so actions are a finite set): POST /api/v1/chantiers is
-// create_chantier, GET /api/v1/chantiers/{id} read_chantier, POST
-// /api/auth/api-keys/{id}/rotate rotate_api_key. The resource id is the
-// path's {id}, or for a 201 the last segment of Location.
-func describe(method, tmpl, path, location string) (action, resType, resID string) {
-	switch tmpl {
-	case "/healthz":
-		return "health_check", "", ""
-	case "/oauth/token", "/oauth/authorize", "/oauth/revoke", "/oauth/introspect":
-		return "oauth_" + strings.TrimPrefix(tmpl, "/oauth/"), "oauth_token", ""
-	case "/.well-known/jwks.json":
-		return "read_jwks", "", ""
-	case "/.well-known/oauth-authorization-server":
-		return "read_oauth_metadata", "", ""
+// (both bounded, so actions are a finite set) and the hub app's route
+// vocabulary (hub.Routes, docs/audit.md "Actions"): an exact path has its
+// configured action; under the API tree, POST on a collection is
+// create_<singular>, GET on it list_<name>, GET on an item
+// read_<singular>, POST on <name>/{id}/<word> <word>_<singular>; a
+// single name gives <verb>_<name>. The resource id is the path's {id},
+// or for a 201 the last segment of Location.
+func describe(rt *hub.Routes, method, tmpl, path, location string) (action, resType, resID string) {
+	if p := rt.Path(tmpl); p != nil && p.Action != "" {
+		return p.Action, p.Type, ""
 	}
 	parts := strings.Split(strings.Trim(tmpl, "/"), "/")
 	pathParts := strings.Split(strings.Trim(path, "/"), "/")
-	if len(parts) < 3 || parts[0] != "api" {
+	skip, ok := rt.TreeDepth(parts) // prefix + version or namespace
+	if !ok {
 		return verb(method, false) + "_other", "", ""
 	}
-	skip := 2 // api + vN or auth
-	if parts[skip] == "admin" && len(parts) > skip+1 {
+	if n := rt.Name(parts[skip]); n != nil && n.Group && len(parts) > skip+1 {
 		skip++
 	}
 	parts = parts[skip:]
@@ -42,18 +40,28 @@ func describe(method, tmpl, path, location string) (action, resType, resID strin
 	if idAt >= 0 && skip+idAt < len(pathParts) {
 		resID = boundID(pathParts[skip+idAt])
 	}
+	spec := rt.Name(parts[0])
+	if spec == nil {
+		spec = &hub.RouteName{}
+	}
 	res := strings.ReplaceAll(parts[0], "-", "_")
 	res = strings.TrimSuffix(res, ".json")
-	switch res {
-	case "login":
-		return "login", "session", ""
-	case "me":
-		return verb(method, false) + "_me", "user", ""
-	case "stats", "planning", "openapi", "other", "…":
+	switch {
+	case spec.Action != "":
+		return spec.Action, spec.Type, ""
+	case spec.Single:
+		return verb(method, false) + "_" + res, spec.Type, ""
+	case res == "other" || res == "…":
 		return verb(method, false) + "_" + res, "", ""
 	}
-	sing := singular(res)
+	sing := spec.Singular
+	if sing == "" {
+		sing = singular(res)
+	}
 	resType = sing
+	if spec.Type != "" {
+		resType = spec.Type
+	}
 	switch {
 	case len(parts) == 1:
 		switch method {
@@ -68,10 +76,11 @@ func describe(method, tmpl, path, location string) (action, resType, resID strin
 			action = verb(method, true) + "_" + res
 		}
 	case len(parts) == 2 && idAt == 1:
-		action = verb(method, true) + "_" + sing
-		if method == http.MethodDelete && res == "api_keys" {
-			action = "revoke_api_key"
+		v := verb(method, true)
+		if method == http.MethodDelete && spec.Delete != "" {
+			v = spec.Delete
 		}
+		action = v + "_" + sing
 	case len(parts) == 3 && idAt == 1 && parts[2] != "{id}" && parts[2] != "…":
 		action = strings.ReplaceAll(parts[2], "-", "_") + "_" + sing
 	default:

@@ -14,7 +14,7 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("hub_audit", parseCaddyfile)
-	// Outermost policy (DESIGN.md, handler order): it must see the 401s of
+	// Outermost policy (docs/ARCHITECTURE.md, request path): it must see the 401s of
 	// hub_auth, the 429s of hub_rate_limit and the 304s of hub_etag.
 	httpcaddyfile.RegisterDirectiveOrder("hub_audit", httpcaddyfile.Before, "basic_auth")
 }
@@ -33,7 +33,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    segment_size     <size>                    # default 16MiB
 //	    on_full          refuse_sensitive | drop   # default refuse_sensitive
 //	    sensitive        <methods|*> <path>        # repeatable; default: writes, admin, auth
-//	    no_body_hash     <methods|*> <path>        # repeatable; default: login, /oauth/*, /internal/*, user passwords
+//	    no_body_hash     <methods|*> <path>        # repeatable; default: login, /oauth/*, /internal/*
 //	    batch_size       <n>                       # default 500
 //	    ship_interval    <duration>                # default 200ms
 //	    log_stream       on | off                  # default off
@@ -41,7 +41,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 // <methods> <path> is a hub.Route, as in every hub policy: <methods> is one
 // method or a comma list (POST,PUT), in any case, or * for all; GET also
-// matches HEAD. <path> is a pattern: /api/v1/users/{id}, /oauth/*.
+// matches HEAD. <path> is a pattern: /api/v1/widgets/{id}, /oauth/*.
 //
 // Sizes take units (64KiB, 16MiB, 1GiB). An empty journal argument (from
 // an unset {$VAR:}) keeps the default.

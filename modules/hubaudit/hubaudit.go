@@ -47,15 +47,13 @@ var DefaultSensitive = []*Route{
 
 // DefaultNoBodyHash are the routes whose request bodies carry credentials
 // (passwords, client secrets, tokens, authorization codes) and so get no
-// request_body_hash at all, even keyed, when none is configured.
+// request_body_hash at all, even keyed, when none is configured. The
+// upstream's own resources that carry passwords are its vocabulary: the
+// default Caddyfile lists Hub Chantier's (its user accounts).
 var DefaultNoBodyHash = []*Route{
 	{Path: "/api/auth/login"},
 	{Path: "/oauth/*"},
 	{Path: "/internal/*"},
-	{Methods: []string{"POST"}, Path: "/api/v1/users"},
-	{Methods: []string{"PUT", "PATCH"}, Path: "/api/v1/users/{id}"},
-	{Methods: []string{"POST"}, Path: "/api/v2/users"},
-	{Methods: []string{"PUT", "PATCH"}, Path: "/api/v2/users/{id}"},
 }
 
 // Handler writes the audit record of every request it wraps. It must be the
@@ -83,8 +81,7 @@ type Handler struct {
 	Sensitive []*Route `json:"sensitive,omitempty"`
 	// NoBodyHash are the routes whose request bodies are not hashed at
 	// all because they carry credentials. Giving any replaces the
-	// defaults: * /api/auth/login, * /oauth/*, * /internal/*,
-	// POST /api/v1/users, PUT,PATCH /api/v1/users/{id} (and /api/v2/users).
+	// defaults: * /api/auth/login, * /oauth/*, * /internal/*.
 	// Elsewhere request_body_hash is HMAC-SHA256 under a key derived from
 	// the hub app's shared secret (never a plain SHA-256).
 	NoBodyHash []*Route `json:"no_body_hash,omitempty"`
@@ -105,6 +102,7 @@ type Handler struct {
 	secret    []byte // the hub app's shared secret (opens account reports)
 	bodyKey   []byte // key of request_body_hash; nil: no body hash
 	log       *zap.Logger
+	routes    *hub.Routes // the hub app's vocabulary; nil: hub.DefaultRoutes
 	stream    *zap.Logger
 	metrics   *metrics
 	now       func() time.Time
@@ -181,6 +179,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		app := appIface.(*hub.App)
 		sinkCfg = &HTTPSink{Client: app.Internal(), Secret: string(app.SharedSecret())}
 		h.secret = app.SharedSecret()
+		h.routes = app.Routes
 		h.bodyKey = auditchain.BodyKey(h.secret)
 	} else {
 		h.log.Warn("no hub app: audit records are journaled but not shipped, and bodies are not hashed", zap.Error(err))

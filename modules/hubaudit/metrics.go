@@ -1,9 +1,9 @@
 package hubaudit
 
 import (
-	"sync"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 // metrics are hub_audit's collectors, created once per process so their
@@ -23,41 +23,32 @@ const (
 	resultRefused   = "refused"
 )
 
-var (
-	metricsOnce sync.Once
-	auditM      *metrics
-)
-
-func getMetrics() *metrics {
-	metricsOnce.Do(func() {
-		auditM = &metrics{
-			records: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "hub_audit_records_total",
-				Help: "Audit records by result: journaled (durable before the response), dropped (journal full or failing, request served), refused (journal full, sensitive request answered 503).",
-			}, []string{"result"}),
-			shipErrors: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "hub_audit_ship_errors_total",
-				Help: "Failed attempts to ship a batch of audit records to the audit store (each is retried).",
-			}),
-			backlog: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Name: "hub_audit_backlog_records",
-				Help: "Audit records journaled by this gateway and not yet accepted by the audit store.",
-			}, func() float64 { return float64(sumJournals((*Journal).Backlog)) }),
-			diskBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Name: "hub_audit_journal_bytes",
-				Help: "Size of the audit journal segments on disk (bounded by max_journal_size).",
-			}, func() float64 { return float64(sumJournals((*Journal).DiskBytes)) }),
-			headSeq: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Name: "hub_audit_chain_head_seq",
-				Help: "Seq of the newest record of this gateway's audit chain: an anchor outside the audit store (hubchantier audit verify --expect <gateway_id>:<seq>).",
-			}, func() float64 { return float64(sumJournals((*Journal).HeadSeq)) }),
-		}
-		for _, r := range []string{resultJournaled, resultDropped, resultRefused} {
-			auditM.records.WithLabelValues(r) // export zeros
-		}
-	})
-	return auditM
+// auditM are hub_audit's collectors (hub.NewCounterVec & co.: one per
+// process); the gauges read the journals open in the process.
+var auditM = &metrics{
+	records: hub.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_audit_records_total",
+		Help: "Audit records by result: journaled (durable before the response), dropped (journal full or failing, request served), refused (journal full, sensitive request answered 503).",
+	}, []string{"result"}, resultJournaled, resultDropped, resultRefused),
+	shipErrors: hub.NewCounter(prometheus.CounterOpts{
+		Name: "hub_audit_ship_errors_total",
+		Help: "Failed attempts to ship a batch of audit records to the audit store (each is retried).",
+	}),
+	backlog: hub.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hub_audit_backlog_records",
+		Help: "Audit records journaled by this gateway and not yet accepted by the audit store.",
+	}, func() float64 { return float64(sumJournals((*Journal).Backlog)) }),
+	diskBytes: hub.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hub_audit_journal_bytes",
+		Help: "Size of the audit journal segments on disk (bounded by max_journal_size).",
+	}, func() float64 { return float64(sumJournals((*Journal).DiskBytes)) }),
+	headSeq: hub.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hub_audit_chain_head_seq",
+		Help: "Seq of the newest record of this gateway's audit chain: an anchor outside the audit store (hubchantier audit verify --expect <gateway_id>:<seq>).",
+	}, func() float64 { return float64(sumJournals((*Journal).HeadSeq)) }),
 }
+
+func getMetrics() *metrics { return auditM }
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.records, m.shipErrors, m.backlog, m.diskBytes, m.headSeq}

@@ -52,7 +52,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			ClientRequestID: hub.ClientRequestID(r),
 			Timestamp:       start,
 			HTTPMethod:      r.Method,
-			Endpoint:        hub.RouteOf(r),
+			Endpoint:        h.routes.Of(r),
 			Path:            boundPath(r.URL.Path),
 			UserAgent:       r.Header.Get("User-Agent"),
 		},
@@ -126,7 +126,7 @@ func (aw *auditWriter) record(status int) {
 	if status == http.StatusCreated {
 		loc = hdr.Get("Location")
 	}
-	rec.Action, rec.ResourceType, rec.ResourceID = describe(rec.HTTPMethod, rec.Endpoint, rec.Path, loc)
+	rec.Action, rec.ResourceType, rec.ResourceID = describe(h.routes, rec.HTTPMethod, rec.Endpoint, rec.Path, loc)
 	if v := hdr.Get(auditchain.ChangesHeader); v != "" {
 		if ch, err := auditchain.DecodeChanges(v); err == nil {
 			rec.Changes = ch
@@ -340,5 +340,5 @@ func (h *Handler) loud(msg string, r *http.Request) {
 	h.log.Error(strings.ToUpper(msg[:1])+msg[1:],
 		zap.String("journal", h.Journal), zap.Int64("max_journal_size", h.MaxJournalSize),
 		zap.Int64("backlog", h.journal.Backlog()), zap.Int("similar_since_last_log", skipped),
-		zap.String("method", r.Method), zap.String("endpoint", hub.RouteOf(r)))
+		zap.String("method", r.Method), zap.String("endpoint", h.routes.Of(r)))
 }

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hubchantier/hubgate/internal/auditchain"
+	"github.com/hubchantier/hubgate/internal/testutil/hubtest"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
@@ -24,7 +25,8 @@ func testHandler(t *testing.T) *Handler {
 	t.Cleanup(func() { j.Close() })
 	h := &Handler{journal: j, MaxJournalSize: 1 << 30, onFull: OnFullRefuseSensitive, sensitive: DefaultSensitive,
 		noHash: DefaultNoBodyHash, secret: testSecret, bodyKey: auditchain.BodyKey(testSecret),
-		log: zap.NewNop(), stream: zap.NewNop(), metrics: getMetrics(), now: time.Now, lastLoud: &rateLimitedLog{}}
+		log: zap.NewNop(), stream: zap.NewNop(), metrics: getMetrics(), now: time.Now, lastLoud: &rateLimitedLog{},
+		routes: hubtest.HubRoutes(t)}
 	for _, r := range append(append([]*Route{}, h.sensitive...), h.noHash...) {
 		if err := r.Compile(); err != nil {
 			t.Fatal(err)
@@ -267,11 +269,25 @@ func TestJournalFullPolicy(t *testing.T) {
 	}
 }
 
+// describeCase is a request and what describe should name it.
+type describeCase struct {
+	method, path, location string
+	action, typ, id        string
+}
+
+// checkDescribe fails for each case that describe names otherwise under rt.
+func checkDescribe(t *testing.T, rt *hub.Routes, cases []describeCase) {
+	t.Helper()
+	for _, tt := range cases {
+		a, typ, id := describe(rt, tt.method, rt.Template(tt.path), tt.path, tt.location)
+		if a != tt.action || typ != tt.typ || id != tt.id {
+			t.Errorf("%s %s = %q %q %q, want %q %q %q", tt.method, tt.path, a, typ, id, tt.action, tt.typ, tt.id)
+		}
+	}
+}
+
 func TestDescribe(t *testing.T) {
-	tests := []struct {
-		method, path, location string
-		action, typ, id        string
-	}{
+	checkDescribe(t, hubtest.HubRoutes(t), []describeCase{
 		{"POST", "/api/v1/chantiers", "/api/v1/chantiers/5", "create_chantier", "chantier", "5"},
 		{"GET", "/api/v1/chantiers", "", "list_chantiers", "chantier", ""},
 		{"GET", "/api/v1/chantiers/5", "", "read_chantier", "chantier", "5"},
@@ -286,13 +302,7 @@ func TestDescribe(t *testing.T) {
 		{"POST", "/oauth/token", "", "oauth_token", "oauth_token", ""},
 		{"GET", "/nope", "", "read_other", "", ""},
 		{"GET", "/api/v1/unknown/1", "", "read_other", "", ""},
-	}
-	for _, tt := range tests {
-		a, typ, id := describe(tt.method, hub.RouteTemplate(tt.path), tt.path, tt.location)
-		if a != tt.action || typ != tt.typ || id != tt.id {
-			t.Errorf("%s %s = %q %q %q, want %q %q %q", tt.method, tt.path, a, typ, id, tt.action, tt.typ, tt.id)
-		}
-	}
+	})
 }
 
 // TestServeHTTPRecordsPanics: a handler inside hub_audit that panics (Caddy

@@ -14,7 +14,7 @@ import (
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("hub_auth", parseCaddyfile)
 	// First of the hub policies: nothing that costs resources runs before
-	// the caller is known (DESIGN.md, handler order).
+	// the caller is known (docs/ARCHITECTURE.md, request path).
 	httpcaddyfile.RegisterDirectiveOrder("hub_auth", httpcaddyfile.After, "basic_auth")
 }
 
@@ -37,7 +37,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 // <methods> <path> is a hub.Route, as in every hub policy: <methods> is
 // one method or a comma list (GET,HEAD), in any case, or * for all; GET
-// also matches HEAD. <path> is a pattern: /api/v1/chantiers/{id}, /oauth/*.
+// also matches HEAD. <path> is a pattern: /api/v1/widgets/{id}, /oauth/*.
 //
 // failed_auth limits failed authentications (unknown, expired, revoked or
 // malformed credentials) per client network: the IPv4 address, or the

@@ -2,30 +2,15 @@ package hubauth
 
 import (
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/hubchantier/hubgate/internal/testutil"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
-// clock is an injectable clock: tests move time instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is the shared injectable clock: tests move time instead of sleeping.
+type clock = testutil.Clock
 
 // throttled returns a handler whose failed_auth limit is rate, on a memory
 // limiter driven by c.
@@ -45,7 +30,7 @@ func throttled(t *testing.T, res credentialResolver, rate string, c *clock) *Han
 // 429 and never reach the resolver (so never the upstream); other networks
 // and, before the limit, valid credentials are not affected.
 func TestFailedAuthThrottled(t *testing.T) {
-	c := &clock{t: time.Unix(1_750_000_000, 0)}
+	c := testutil.NewClock(time.Unix(1_750_000_000, 0))
 	bad := &fakeResolver{err: hub.ErrUnknown}
 	h := throttled(t, bad, "3/minute", c)
 	key := header("Authorization", "Bearer "+testKey)
@@ -91,7 +76,7 @@ func TestFailedAuthThrottled(t *testing.T) {
 // Below the limit, failures never make a valid credential fail; successes
 // are not counted.
 func TestFailedAuthBelowLimit(t *testing.T) {
-	c := &clock{t: time.Unix(1_750_000_000, 0)}
+	c := testutil.NewClock(time.Unix(1_750_000_000, 0))
 	res := &fakeResolver{err: hub.ErrExpired}
 	h := throttled(t, res, "3/minute", c)
 	key := header("X-API-Key", testKey)
@@ -114,7 +99,7 @@ func TestFailedAuthBelowLimit(t *testing.T) {
 
 // IPv6 clients are counted by their /64 (#10).
 func TestFailedAuthIPv6Prefix(t *testing.T) {
-	c := &clock{t: time.Unix(1_750_000_000, 0)}
+	c := testutil.NewClock(time.Unix(1_750_000_000, 0))
 	h := throttled(t, &fakeResolver{err: hub.ErrUnknown}, "2/minute", c)
 	key := header("Authorization", "Bearer "+testKey)
 	for i := 0; i < 2; i++ {

@@ -40,8 +40,8 @@ type Handler struct {
 	// Rules are the access rules, first match wins (see Rule).
 	Rules []*Rule `json:"rules,omitempty"`
 	// ResourcePrefixes are where scopes are derived from the first path
-	// segment: GET /api/v1/chantiers needs read, chantiers:read or
-	// chantiers:*; writes need write, chantiers:write or chantiers:*;
+	// segment: GET /api/v1/widgets needs read, widgets:read or
+	// widgets:*; writes need write, widgets:write or widgets:*;
 	// /api/v1/admin/* needs admin. Default ["/api/v1/", "/api/v2/"];
 	// ["off"] disables derivation.
 	ResourcePrefixes []string `json:"resource_prefixes,omitempty"`

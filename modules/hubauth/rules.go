@@ -13,7 +13,7 @@ import (
 type Rule struct {
 	// Route is the rule's methods and path pattern (hub.Route: methods in
 	// any case, empty or "*" for all, GET also matches HEAD; the path
-	// /api/v1/chantiers/{id}, /oauth/*), in JSON as "methods" and "path".
+	// /api/v1/widgets/{id}, /oauth/*), in JSON as "methods" and "path".
 	hub.Route
 	// Public lets the request through without credentials; it is forwarded
 	// with an anonymous assertion.

@@ -190,22 +190,15 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, reason string) 
 	return nil
 }
 
-var (
-	metricsOnce sync.Once
-	rejected    *prometheus.CounterVec
-)
+// rejected is hub_request_body_rejected_total, one per process
+// (hub.NewCounterVec) so its values survive config reloads.
+var rejected = hub.NewCounterVec(prometheus.CounterOpts{
+	Name: "hub_request_body_rejected_total",
+	Help: "Request bodies refused by hub_request_body, by reason (malformed-body, body-too-large, body-timeout).",
+}, []string{"reason"})
 
-// collectors returns the module's collectors, created once per process so
-// their values survive config reloads.
-func collectors() *prometheus.CounterVec {
-	metricsOnce.Do(func() {
-		rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hub_request_body_rejected_total",
-			Help: "Request bodies refused by hub_request_body, by reason (malformed-body, body-too-large, body-timeout).",
-		}, []string{"reason"})
-	})
-	return rejected
-}
+// collectors returns the module's collectors.
+func collectors() *prometheus.CounterVec { return rejected }
 
 // bufPool holds body buffers; buffers grown past maxPooled are dropped so
 // that one large body does not pin memory.

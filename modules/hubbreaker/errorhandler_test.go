@@ -19,7 +19,7 @@ func TestErrorHandler(t *testing.T) {
 	for range 3 {
 		open.RecordMetric(500, 0)
 	}
-	clk.add(1500 * time.Millisecond) // 3598.5 s left → 3599
+	clk.Add(1500 * time.Millisecond) // 3598.5 s left → 3599
 	closed, _, _, _ := newTestCore(t, testSettings())
 	register("t-open", open)
 	register("t-closed", closed)

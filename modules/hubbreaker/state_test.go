@@ -12,6 +12,8 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/hubchantier/hubgate/internal/testutil"
 )
 
 // testSettings trips on 3 consecutive failures or on half of at least 10
@@ -24,25 +26,15 @@ func testSettings() settings {
 }
 
 // fakeClock is the injected clock of a core (leases, Retry-After).
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type fakeClock = testutil.Clock
 
 func newTestCore(t *testing.T, s settings) (*core, prometheus.Gauge, *observer.ObservedLogs, *fakeClock) {
 	t.Helper()
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "test_state"})
 	obs, logs := observer.New(zap.InfoLevel)
 	c := newCore(s, g, zap.New(obs))
-	clk := &fakeClock{t: time.Now()}
-	c.now = clk.now
+	clk := testutil.NewClock(time.Now())
+	c.now = clk.Now
 	t.Cleanup(func() { _ = c.Destruct() })
 	return c, g, logs, clk
 }
@@ -209,11 +201,11 @@ func TestProbeLeaseLapses(t *testing.T) {
 		t.Fatal("a third probe was admitted")
 	}
 	// The probes never report (dial errors): their leases lapse.
-	clk.add(29 * time.Second)
+	clk.Add(29 * time.Second)
 	if c.OK() {
 		t.Fatal("lease lapsed early")
 	}
-	clk.add(2 * time.Second)
+	clk.Add(2 * time.Second)
 	if !c.OK() {
 		t.Fatal("lapsed leases must let a new probe through")
 	}
@@ -239,11 +231,9 @@ func TestRetryAfter(t *testing.T) {
 		{time.Hour - 100*time.Millisecond, 1},
 		{time.Hour + time.Second, 1}, // probe due: never 0
 	}
-	opened := clk.now()
+	opened := clk.Now()
 	for _, tt := range tests {
-		clk.mu.Lock()
-		clk.t = opened.Add(tt.elapsed)
-		clk.mu.Unlock()
+		clk.Set(opened.Add(tt.elapsed))
 		if got := c.RetryAfter(); got != tt.want {
 			t.Errorf("after %s: Retry-After %d, want %d", tt.elapsed, got, tt.want)
 		}

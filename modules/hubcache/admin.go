@@ -23,7 +23,7 @@ func init() {
 //
 //	POST /hub/cache/purge
 //	{"key": "<hex key from Cache-Status>"} | {"tag": "<Cache-Tag>"} |
-//	{"path_prefix": "/api/v1/chantiers"} | {"principal": "<user id>"}
+//	{"path_prefix": "/api/v1/widgets"} | {"principal": "<user id>"}
 //
 // Every purge is one generation bump in the store, so it is O(1) whatever
 // the number of entries, and every gateway sharing the store sees it.

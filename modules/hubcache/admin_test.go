@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/hubchantier/hubgate/internal/testutil"
 )
 
 var keyRE = regexp.MustCompile(`key="([0-9a-f]{64})"`)
@@ -40,7 +42,7 @@ func TestPurge(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					h := newTestHandler(t, mk(t), &clock{t: t0}, nil)
+					h := newTestHandler(t, mk(t), testutil.NewClock(t0), nil)
 					up := newUpstream(`{}`)
 					tagged := newUpstream(`{}`)
 					tagged.header.Set("Cache-Tag", "pointages")
@@ -84,7 +86,7 @@ func purge(body string) *httptest.ResponseRecorder {
 
 // TestPurgeRejects: every bad purge is a problem+json 400 (405 for GET).
 func TestPurgeRejects(t *testing.T) {
-	_ = newTestHandler(t, storesMemory(t), &clock{t: t0}, nil)
+	_ = newTestHandler(t, storesMemory(t), testutil.NewClock(t0), nil)
 	tests := []struct {
 		name, method, body string
 		status             int

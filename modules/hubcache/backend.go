@@ -37,9 +37,6 @@ type backend interface {
 	// bump gives each tag a new generation, invalidating every entry
 	// filled before.
 	bump(ctx context.Context, tags []string) error
-	// shared reports whether entries live outside this process (then L1 is
-	// a copy; otherwise L1 is the only copy).
-	shared() bool
 }
 
 // newGen returns a fresh generation: random, so that a generation never
@@ -57,8 +54,6 @@ type storeBackend struct {
 	s           hub.Store
 	keepEntries bool
 }
-
-func (b *storeBackend) shared() bool { return b.keepEntries }
 
 func (b *storeBackend) lookup(ctx context.Context, key string, tags []string) ([]byte, map[string]string, error) {
 	var blob []byte

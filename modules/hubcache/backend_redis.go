@@ -35,8 +35,6 @@ func newRedisBackend(rc redisClient) *redisBackend {
 	return &redisBackend{c: c, key: rc.Key, prefix: rc.Key(genNS), scripted: !cluster}
 }
 
-func (b *redisBackend) shared() bool { return true }
-
 // lookupScript: KEYS[1] entry; ARGV[1] generation key prefix, ARGV[2] n,
 // ARGV[3..] n request tags. Returns {entry or "", tag, gen, tag, gen, …}
 // for the request tags followed by the entry's own tags.

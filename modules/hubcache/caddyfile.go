@@ -15,7 +15,7 @@ import (
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("hub_cache", parseCaddyfile)
 	// Innermost policy: it stores what the upstream answered, and every
-	// transformation (version, fields, ETag) runs on top (DESIGN.md).
+	// transformation (version, fields, ETag) runs on top (docs/ARCHITECTURE.md, request path).
 	httpcaddyfile.RegisterDirectiveOrder("hub_cache", httpcaddyfile.Before, "reverse_proxy")
 }
 
@@ -36,7 +36,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    store_timeout <duration>             # default 500ms
 //	}
 //
-// <path> is a pattern, the path of a hub.Route: /api/v1/stats,
+// <path> is a pattern, the path of a hub.Route: /api/v1/report,
 // /api/v1/{resource}/{id}, /api/v1/admin/*. Routes and invalidate rules
 // name no method: only GET is cached (HEAD is answered from it), and every
 // successful write invalidates.

@@ -9,13 +9,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/hubchantier/hubgate/internal/testutil"
 )
 
 // TestRedisDownBypass points the cache at a closed loopback port: reads
 // and writes go to the upstream with no error, Cache-Status says why,
 // and the store error metric counts.
 func TestRedisDownBypass(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := testutil.NewClock(t0)
 	h := newTestHandler(t, redisStore(t, "redis://"+closedPort(t)+"/0"), clk, nil)
 	up := newUpstream(`{"ok":true}`)
 	before := counterValue(cacheMetrics().storeErrors.WithLabelValues("lookup"))
@@ -24,7 +26,7 @@ func TestRedisDownBypass(t *testing.T) {
 		if w.Code != 200 || w.Body.String() != `{"ok":true}` || cacheStatus(w) != "hubgate; fwd=bypass; detail=store-unavailable" {
 			t.Fatalf("GET %d: %d %q %s", i, w.Code, cacheStatus(w), w.Body)
 		}
-		clk.add(400 * time.Millisecond)
+		clk.Add(400 * time.Millisecond)
 	}
 	if w := call(t, h, up, "PATCH", "/api/v1/chantiers/1", ident("1", "k1")); w.Code != 200 {
 		t.Fatalf("PATCH: %d", w.Code)
@@ -84,7 +86,7 @@ func (f *flaky) bump(ctx context.Context, tags []string) error {
 func TestStoreRecovers(t *testing.T) {
 	for name, mk := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			clk := &clock{t: t0}
+			clk := testutil.NewClock(t0)
 			h := newTestHandler(t, mk(t), clk, nil)
 			f := &flaky{backend: h.g.b}
 			h.g.b = f
@@ -97,7 +99,7 @@ func TestStoreRecovers(t *testing.T) {
 			up.set(func(u *upstream) { u.body = `{"v":2}` })
 			call(t, h, up, "PATCH", "/api/v1/chantiers/1", nil) // invalidation fails: kept for later
 			calls := f.calls.Load()
-			clk.add(500 * time.Millisecond)
+			clk.Add(500 * time.Millisecond)
 			w := call(t, h, up, "GET", "/api/v1/chantiers/1", nil)
 			wantStatusPrefix(t, w, "hubgate; fwd=bypass; detail=store-unavailable")
 			if f.calls.Load() != calls {
@@ -105,7 +107,7 @@ func TestStoreRecovers(t *testing.T) {
 			}
 
 			f.down.Store(false)
-			clk.add(time.Second)
+			clk.Add(time.Second)
 			w = call(t, h, up, "GET", "/api/v1/chantiers/1", nil)
 			wantStatusPrefix(t, w, "hubgate; fwd=miss; fwd-status=200; stored")
 			if w.Body.String() != `{"v":2}` {

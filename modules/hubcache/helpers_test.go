@@ -20,21 +20,12 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/hubchantier/hubgate/internal/testutil"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
-// clock is an injectable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is the shared injectable clock.
+type clock = testutil.Clock
 
 // stores returns the backends every behaviour test runs on: memory always,
 // Redis when HUB_TEST_REDIS_URL is set (with a unique prefix).
@@ -92,10 +83,28 @@ func randHex() string {
 	return hex.EncodeToString(b)
 }
 
+// hubChantierRoutes are the hub_cache routes of the default Caddyfile:
+// Hub Chantier's aggregates (stats, planning) with their own TTLs.
+func hubChantierRoutes() []*Route {
+	return []*Route{
+		{Path: "/api/v1/admin/*", Off: true},
+		{Path: "/api/v1/stats", TTL: caddy.Duration(60 * time.Second)},
+		{Path: "/api/v1/planning", TTL: caddy.Duration(120 * time.Second)},
+		{Path: "/api/v1/{resource}", TTL: caddy.Duration(5 * time.Minute)},
+		{Path: "/api/v1/{resource}/{id}", TTL: caddy.Duration(5 * time.Minute)},
+	}
+}
+
+// hubChantierRelated is the default Caddyfile's invalidate rule: any write
+// under /api/v1 changes the aggregates.
+func hubChantierRelated() []*Related {
+	return []*Related{{Path: "/api/v1/*", Invalidate: []string{"/api/v1/stats", "/api/v1/planning"}}}
+}
+
 // newTestHandler builds a provisioned handler on s without a Caddy context.
 func newTestHandler(t *testing.T, s hub.Store, clk *clock, configure func(*Handler)) *Handler {
 	t.Helper()
-	h := &Handler{}
+	h := &Handler{Routes: hubChantierRoutes(), Related: hubChantierRelated()}
 	if configure != nil {
 		configure(h)
 	}
@@ -105,7 +114,7 @@ func newTestHandler(t *testing.T, s hub.Store, clk *clock, configure func(*Handl
 	if err := h.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	h.log, h.now, h.metrics = zap.NewNop(), clk.now, hub.GetMetrics()
+	h.log, h.now, h.metrics = zap.NewNop(), clk.Now, hub.GetMetrics()
 	// Pooled like in Provision, so the admin purge reaches it.
 	g, key, err := engineFor(s, h.L1Entries, h.L1Bytes, zap.NewNop())
 	if err != nil {
@@ -113,7 +122,7 @@ func newTestHandler(t *testing.T, s hub.Store, clk *clock, configure func(*Handl
 	}
 	t.Cleanup(func() { _, _ = enginePool.Delete(key) })
 	h.g, h.poolKey = g, key
-	h.g.now = clk.now
+	h.g.now = clk.Now
 	return h
 }
 

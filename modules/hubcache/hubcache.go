@@ -34,21 +34,19 @@ const (
 )
 
 // DefaultRoutes apply when no route is configured: lists and items 5 min,
-// stats 60 s, planning 120 s, nothing under /api/v1/admin.
+// nothing under /api/v1/admin. An upstream's own aggregates get their
+// routes in the Caddyfile (the default Caddyfile lists Hub Chantier's).
 var DefaultRoutes = []*Route{
 	{Path: "/api/v1/admin/*", Off: true},
-	{Path: "/api/v1/stats", TTL: caddy.Duration(60 * time.Second)},
-	{Path: "/api/v1/planning", TTL: caddy.Duration(120 * time.Second)},
 	{Path: "/api/v1/{resource}", TTL: caddy.Duration(5 * time.Minute)},
 	{Path: "/api/v1/{resource}/{id}", TTL: caddy.Duration(5 * time.Minute)},
 }
 
-// DefaultRelated applies when no invalidate rule is configured: any write
-// under /api/v1 changes the aggregates (stats counts every resource, the
-// planning joins affectations, chantiers and users).
-var DefaultRelated = []*Related{
-	{Path: "/api/v1/*", Invalidate: []string{"/api/v1/stats", "/api/v1/planning"}},
-}
+// DefaultRelated applies when no invalidate rule is configured: none, a
+// write invalidates only its item and collection. Aggregates that other
+// writes change (a report counting every resource) are the upstream's
+// vocabulary, configured with `invalidate` (docs/cache.md).
+var DefaultRelated []*Related
 
 // Handler caches upstream responses. Only paths matched by a Route are
 // cached; successful writes anywhere invalidate what they change.
@@ -85,7 +83,7 @@ type Handler struct {
 // Route is a cached path pattern.
 type Route struct {
 	// Path is a pattern (hub.Route's path, internal/pathpattern):
-	// /api/v1/chantiers, /api/v1/{resource}/{id}, /x/*. Routes name no
+	// /api/v1/widgets, /api/v1/{resource}/{id}, /x/*. Routes name no
 	// method: only GET is cached (HEAD is answered from it).
 	Path string `json:"path"`
 	// TTL is how long responses stay fresh (capped by the upstream's

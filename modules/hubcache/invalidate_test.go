@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/hubchantier/hubgate/internal/testutil"
 )
 
 // TestStale serves an expired entry when the upstream fails (5xx status,
@@ -29,18 +31,18 @@ func TestStale(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for _, f := range failures {
 				t.Run(f.name, func(t *testing.T) {
-					clk := &clock{t: t0}
+					clk := testutil.NewClock(t0)
 					h := newTestHandler(t, mk(t), clk, func(h *Handler) { h.MaxStale = caddy60s })
 					up := newUpstream(`{"v":1}`)
 					call(t, h, up, "GET", "/api/v1/stats", nil)
 					up.set(f.set)
-					clk.add(90 * time.Second) // ttl 60s: 30s stale
+					clk.Add(90 * time.Second) // ttl 60s: 30s stale
 					w := call(t, h, up, "GET", "/api/v1/stats", nil)
 					wantStatusPrefix(t, w, "hubgate; fwd=stale; fwd-status="+f.code+"; ttl=-30;")
 					if w.Code != 200 || w.Body.String() != `{"v":1}` || w.Header().Get("Age") != "90" {
 						t.Fatalf("stale: %d Age %q body %s", w.Code, w.Header().Get("Age"), w.Body)
 					}
-					clk.add(31 * time.Second) // past ttl + max_stale
+					clk.Add(31 * time.Second) // past ttl + max_stale
 					w = call(t, h, up, "GET", "/api/v1/stats", nil)
 					if w.Code == 200 {
 						t.Fatalf("served beyond max_stale: %q", cacheStatus(w))
@@ -55,13 +57,13 @@ const caddy60s = 60_000_000_000
 
 // TestStaleNeverAfterWrite: an invalidated entry is not served stale.
 func TestStaleNeverAfterWrite(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := testutil.NewClock(t0)
 	h := newTestHandler(t, storesMemory(t), clk, nil)
 	up := newUpstream(`{"v":1}`)
 	call(t, h, up, "GET", "/api/v1/chantiers/1", nil)
 	call(t, h, up, "DELETE", "/api/v1/chantiers/1", nil)
 	up.set(func(u *upstream) { u.status = 503 })
-	clk.add(time.Hour)
+	clk.Add(time.Hour)
 	if w := call(t, h, up, "GET", "/api/v1/chantiers/1", nil); w.Code != 503 {
 		t.Fatalf("invalidated entry served: %d %q", w.Code, cacheStatus(w))
 	}
@@ -91,7 +93,7 @@ func TestWriteInvalidation(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					h := newTestHandler(t, mk(t), &clock{t: t0}, nil)
+					h := newTestHandler(t, mk(t), testutil.NewClock(t0), nil)
 					up := newUpstream(`{}`)
 					for _, p := range paths {
 						u := up

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/hubchantier/hubgate/internal/testutil"
 )
 
 // TestUpstreamAgeCountedOnce checks that the Age an upstream cache sent is
@@ -13,7 +15,7 @@ import (
 func TestUpstreamAgeCountedOnce(t *testing.T) {
 	for name, mk := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			clk := &clock{t: t0}
+			clk := testutil.NewClock(t0)
 			h := newTestHandler(t, mk(t), clk, nil)
 			up := newUpstream(`{"v":1}`)
 			up.header.Set("Cache-Control", "max-age=100")
@@ -28,7 +30,7 @@ func TestUpstreamAgeCountedOnce(t *testing.T) {
 			if w.Header().Get("Age") != "60" {
 				t.Fatalf("miss: Age %q, want 60", w.Header().Get("Age"))
 			}
-			clk.add(10 * time.Second)
+			clk.Add(10 * time.Second)
 			w = call(t, h, up, "GET", "/api/v1/chantiers", alice)
 			if got, want := cacheStatus(w), fmt.Sprintf(`hubgate; hit; ttl=30; key="%s"`, key); got != want {
 				t.Fatalf("after 10 s: Cache-Status %q, want %q", got, want)

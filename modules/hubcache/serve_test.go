@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/hubchantier/hubgate/internal/testutil"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
@@ -21,7 +22,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func TestHitAfterMiss(t *testing.T) {
 	for name, mk := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			clk := &clock{t: t0}
+			clk := testutil.NewClock(t0)
 			h := newTestHandler(t, mk(t), clk, nil)
 			up := newUpstream(`{"data":[1]}`)
 			up.header.Set("ETag", `"up-1"`)
@@ -35,7 +36,7 @@ func TestHitAfterMiss(t *testing.T) {
 			if w.Header().Get("Age") != "0" || w.Body.String() != `{"data":[1]}` || w.Header().Get("ETag") != `"up-1"` {
 				t.Fatalf("miss: Age %q ETag %q body %q", w.Header().Get("Age"), w.Header().Get("ETag"), w.Body)
 			}
-			clk.add(7 * time.Second)
+			clk.Add(7 * time.Second)
 			w = call(t, h, up, "GET", "/api/v1/chantiers?page=1&fields=id", alice)
 			if got, want := cacheStatus(w), fmt.Sprintf(`hubgate; hit; ttl=293; key="%s"`, key); got != want {
 				t.Fatalf("hit: Cache-Status %q, want %q", got, want)
@@ -57,7 +58,7 @@ func TestHitAfterMiss(t *testing.T) {
 func TestPrincipalIsolation(t *testing.T) {
 	for name, mk := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			h := newTestHandler(t, mk(t), &clock{t: t0}, func(h *Handler) {
+			h := newTestHandler(t, mk(t), testutil.NewClock(t0), func(h *Handler) {
 				h.Routes = []*Route{
 					{Path: "/api/v1/shared", TTL: 60e9, Shared: true},
 					{Path: "/api/v1/{resource}", TTL: 60e9},
@@ -131,7 +132,7 @@ func TestNotStored(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					h := newTestHandler(t, mk(t), &clock{t: t0}, func(h *Handler) { h.MaxBodySize = 1000 })
+					h := newTestHandler(t, mk(t), testutil.NewClock(t0), func(h *Handler) { h.MaxBodySize = 1000 })
 					up := newUpstream(`{"a":1}`)
 					up.set(tt.set)
 					for i := range 2 {
@@ -160,7 +161,7 @@ func TestNotStored(t *testing.T) {
 func TestHeadFromGet(t *testing.T) {
 	for name, mk := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			h := newTestHandler(t, mk(t), &clock{t: t0}, nil)
+			h := newTestHandler(t, mk(t), testutil.NewClock(t0), nil)
 			up := newUpstream(`{"id":1}`)
 			w := call(t, h, up, "HEAD", "/api/v1/chantiers/1", nil)
 			wantStatusPrefix(t, w, "hubgate; fwd=miss")
@@ -183,7 +184,7 @@ func TestHeadFromGet(t *testing.T) {
 func TestVary(t *testing.T) {
 	for name, mk := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			h := newTestHandler(t, mk(t), &clock{t: t0}, nil)
+			h := newTestHandler(t, mk(t), testutil.NewClock(t0), nil)
 			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 				w.Header().Set("Vary", "Accept-Language")
 				_, _ = fmt.Fprintf(w, `{"lang":%q}`, r.Header.Get("Accept-Language"))
@@ -228,16 +229,16 @@ func TestTTL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &clock{t: t0}
+			clk := testutil.NewClock(t0)
 			h := newTestHandler(t, storesMemory(t), clk, nil)
 			up := newUpstream(`{}`)
 			if tt.cc != "" {
 				up.header.Set("Cache-Control", tt.cc)
 			}
 			call(t, h, up, "GET", tt.path, nil)
-			clk.add(tt.fresh - time.Second)
+			clk.Add(tt.fresh - time.Second)
 			wantStatusPrefix(t, call(t, h, up, "GET", tt.path, nil), "hubgate; hit; ttl=1;")
-			clk.add(time.Second)
+			clk.Add(time.Second)
 			wantStatusPrefix(t, call(t, h, up, "GET", tt.path, nil), "hubgate; fwd=miss")
 		})
 	}
@@ -250,7 +251,7 @@ func storesMemory(t *testing.T) hub.Store { return stores(t)["memory"](t) }
 func TestRequestDirectives(t *testing.T) {
 	for name, mk := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			h := newTestHandler(t, mk(t), &clock{t: t0}, nil)
+			h := newTestHandler(t, mk(t), testutil.NewClock(t0), nil)
 			up := newUpstream(`{"v":1}`)
 			w := call(t, h, up, "GET", "/api/v1/x", nil, "Cache-Control", "only-if-cached")
 			if w.Code != 504 || cacheStatus(w) != "hubgate; fwd=miss; detail=only-if-cached" {
@@ -286,7 +287,7 @@ func TestRequestDirectives(t *testing.T) {
 func TestCoalescing(t *testing.T) {
 	for name, mk := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			h := newTestHandler(t, mk(t), &clock{t: t0}, nil)
+			h := newTestHandler(t, mk(t), testutil.NewClock(t0), nil)
 			up := newUpstream(`{"data":"slow"}`)
 			gate := make(chan struct{})
 			up.set(func(u *upstream) { u.gate = gate })
@@ -330,7 +331,7 @@ func TestCoalescing(t *testing.T) {
 // TestCoalescedFillOlderThanWrite: a request that saw a write's effect
 // does not take a fill that began before the write.
 func TestCoalescedFillOlderThanWrite(t *testing.T) {
-	h := newTestHandler(t, storesMemory(t), &clock{t: t0}, nil)
+	h := newTestHandler(t, storesMemory(t), testutil.NewClock(t0), nil)
 	up := newUpstream(`{"v":"old"}`)
 	gate := make(chan struct{})
 	up.set(func(u *upstream) { u.gate = gate })

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/hubchantier/hubgate/internal/testutil"
 )
 
 // TestL1SweepDropsDeadEntries: entries past their lifetime plus max_stale
@@ -15,9 +17,9 @@ import (
 // out, while entries still able to answer stale stay; the index map is
 // rebuilt once the sweep emptied most of it.
 func TestL1SweepDropsDeadEntries(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := testutil.NewClock(t0)
 	g := newEngine(&storeBackend{s: storesMemory(t)}, 100000, 1<<30, zap.NewNop())
-	g.now = clk.now
+	g.now = clk.Now
 	ticks := make(chan time.Time)
 	g.startSweeping(ticks)
 	t.Cleanup(func() { _ = g.Destruct() })
@@ -30,7 +32,7 @@ func TestL1SweepDropsDeadEntries(t *testing.T) {
 	g.l1.add("fresh", &entry{status: 200, header: http.Header{}, stored: t0.Add(11 * time.Minute), ttl: time.Minute})
 	id := reflect.ValueOf(g.l1.items).Pointer()
 
-	clk.add(11 * time.Minute) // past ttl + max_stale of the "dead" ones
+	clk.Add(11 * time.Minute) // past ttl + max_stale of the "dead" ones
 	ticks <- time.Time{}
 	ticks <- time.Time{} // returns once the first sweep is over
 	if items, _ := g.l1.len(); items != 2 || g.l1.get("stale") == nil || g.l1.get("fresh") == nil {
@@ -50,19 +52,19 @@ func TestL1SweepDropsDeadEntries(t *testing.T) {
 // TestL1SweepAfterServing: an entry the handler stored is swept once past
 // its lifetime, with the handler's own max_stale.
 func TestL1SweepAfterServing(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := testutil.NewClock(t0)
 	h := newTestHandler(t, storesMemory(t), clk, nil)
 	up := newUpstream(`{"data":[]}`)
 	call(t, h, up, "GET", "/api/v1/chantiers", ident("1", "k1", "read"))
 	if n, _ := h.g.l1.len(); n == 0 {
 		t.Fatal("nothing cached")
 	}
-	clk.add(5*time.Minute + time.Duration(h.MaxStale) - time.Second)
+	clk.Add(5*time.Minute + time.Duration(h.MaxStale) - time.Second)
 	h.g.sweep()
 	if n, _ := h.g.l1.len(); n == 0 {
 		t.Fatal("an entry still usable stale was swept")
 	}
-	clk.add(2 * time.Second)
+	clk.Add(2 * time.Second)
 	h.g.sweep()
 	if n, _ := h.g.l1.len(); n != 0 {
 		t.Fatalf("%d entries left past ttl + max_stale", n)

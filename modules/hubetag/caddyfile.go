@@ -12,7 +12,7 @@ func init() {
 	// Inside encode (so the tag is computed on identity bytes and encode
 	// derives "-gzip" variants), outside hub_fields and hub_version (so the
 	// tag covers the bytes after field selection and renaming). See
-	// DESIGN.md, handler order.
+	// docs/ARCHITECTURE.md, request path.
 	httpcaddyfile.RegisterDirectiveOrder("hub_etag", httpcaddyfile.After, "push")
 }
 

@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 // Outcomes, the values of the outcome label of hub_etag_responses_total.
@@ -17,23 +19,16 @@ const (
 	outcomePassthrough        = "passthrough"         // not a taggable response
 )
 
-var (
-	metricsOnce sync.Once
-	responses   *prometheus.CounterVec
-)
-
-// collectors returns the module's collectors, created once per process so
-// that their values survive config reloads (registered into each config's
+// responses is hub_etag_responses_total, one per process (hub.NewCounterVec)
+// so that its values survive config reloads (registered into each config's
 // registry by Provision).
-func collectors() *prometheus.CounterVec {
-	metricsOnce.Do(func() {
-		responses = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hub_etag_responses_total",
-			Help: "Responses seen by hub_etag, by outcome (computed, upstream, not_modified, precondition_failed, too_large, passthrough).",
-		}, []string{"outcome"})
-	})
-	return responses
-}
+var responses = hub.NewCounterVec(prometheus.CounterOpts{
+	Name: "hub_etag_responses_total",
+	Help: "Responses seen by hub_etag, by outcome (computed, upstream, not_modified, precondition_failed, too_large, passthrough).",
+}, []string{"outcome"})
+
+// collectors returns the module's collectors.
+func collectors() *prometheus.CounterVec { return responses }
 
 // count adds one response of outcome o.
 func (h *Handler) count(o string) {

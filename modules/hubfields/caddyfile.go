@@ -13,7 +13,7 @@ import (
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("hub_fields", parseCaddyfile)
 	// Inside hub_etag (the ETag describes the selected bytes), outside
-	// hub_version (which sees the v1 body first) — DESIGN.md handler order.
+	// hub_version (which sees the v1 body first) — docs/ARCHITECTURE.md, request path.
 	httpcaddyfile.RegisterDirectiveOrder("hub_fields", httpcaddyfile.After, "intercept")
 }
 

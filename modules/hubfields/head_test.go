@@ -3,34 +3,21 @@ package hubfields
 import (
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/hubchantier/hubgate/internal/testutil"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
-// honestUpstream answers like the real one: a HEAD gets the GET's headers
-// (Content-Length of the full body) and no body. It records the method it
-// saw and the method the identity assertion is signed for at the proxy
-// boundary ({hub.assertion}).
+// honestUpstream answers like the real one (testutil.HonestUpstream) and
+// records the method it saw and the method the identity assertion is
+// signed for at the proxy boundary ({hub.assertion}).
 func honestUpstream(status int, body string, hdr map[string]string, method, signed *string) caddyhttp.Handler {
-	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+	return testutil.HonestUpstream(status, body, hdr, func(r *http.Request) {
 		*method, *signed = r.Method, hub.UpstreamMethod(r)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("ETag", `"v1"`)
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		for k, v := range hdr {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(status)
-		if r.Method == http.MethodHead {
-			return nil
-		}
-		_, err := w.Write([]byte(body))
-		return err
 	})
 }
 

@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -44,7 +43,7 @@ var DefaultDeferPrefixes = []string{"/api/v2/"}
 // Handler selects fields of JSON answers under /api/<version>/<entity>.
 type Handler struct {
 	// Entities maps an entity (the first path segment after
-	// /api/<version>/, e.g. "chantiers") to its whitelist: dotted member
+	// /api/<version>/, e.g. "widgets") to its whitelist: dotted member
 	// names that may be selected ("responsable.nom"); a name allows
 	// everything below it. Entities not listed refuse ?fields= with 400.
 	Entities map[string][]string `json:"entities,omitempty"`
@@ -82,7 +81,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.compile(); err != nil {
 		return err
 	}
-	return hub.RegisterCollectors(ctx.GetMetricsRegistry(), outcomes())
+	return hub.RegisterCollectors(ctx.GetMetricsRegistry(), outcomes)
 }
 
 // compile sets defaults and builds the whitelist trees.
@@ -248,25 +247,15 @@ func resourcePath(p string) (entity string, collection, ok bool) {
 	return entity, !more || tail == "", true
 }
 
-var (
-	outcomesOnce sync.Once
-	outcomesVec  *prometheus.CounterVec
-)
-
 // outcomes is hub_fields_requests_total{outcome}: selected, rejected,
 // passthrough (not a filterable 200 JSON answer, or over max_body),
-// deferred (handed to hub_version).
-func outcomes() *prometheus.CounterVec {
-	outcomesOnce.Do(func() {
-		outcomesVec = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hub_fields_requests_total",
-			Help: "Requests with a ?fields= selection, by outcome.",
-		}, []string{"outcome"})
-	})
-	return outcomesVec
-}
+// deferred (handed to hub_version). One per process (hub.NewCounterVec).
+var outcomes = hub.NewCounterVec(prometheus.CounterOpts{
+	Name: "hub_fields_requests_total",
+	Help: "Requests with a ?fields= selection, by outcome.",
+}, []string{"outcome"})
 
-func count(outcome string) { outcomes().WithLabelValues(outcome).Inc() }
+func count(outcome string) { outcomes.WithLabelValues(outcome).Inc() }
 
 // Interface guards.
 var (

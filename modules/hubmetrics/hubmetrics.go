@@ -21,14 +21,14 @@ import (
 func init() {
 	caddy.RegisterModule(Handler{})
 	httpcaddyfile.RegisterHandlerDirective("hub_metrics", parseCaddyfile)
-	// Outermost of the hub handlers (DESIGN.md, handler order), so it sees
+	// Outermost of the hub handlers (docs/ARCHITECTURE.md, request path), so it sees
 	// every outcome, including the 401s, 429s and 304s of the others.
 	httpcaddyfile.RegisterDirectiveOrder("hub_metrics", httpcaddyfile.Before, "header")
 }
 
 // Handler records one api_requests_total{method,endpoint,status} and one
 // api_request_duration_seconds{method,endpoint} observation per request.
-// endpoint is hub.RouteTemplate of the path, method is one of the standard
+// endpoint is the route template of the path (the hub app's routes), method is one of the standard
 // methods or OTHER, status is the code sent (or, when a later handler
 // returned an error, the error's code, which handle_errors will send).
 // Bodies are never buffered. It has no options.
@@ -36,6 +36,7 @@ type Handler struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	now      func() time.Time
+	routes   *hub.Routes
 }
 
 // CaddyModule returns the Caddy module information.
@@ -54,6 +55,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	h.requests, h.duration, h.now = m.RequestsTotal, m.RequestDuration, time.Now
+	h.routes = hub.RoutesOf(ctx)
 	return nil
 }
 
@@ -65,7 +67,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	st := hub.TrackStatus(w, r)
 	err := next.ServeHTTP(st.Writer(), r)
 	status := st.Final(err)
-	method, endpoint := Method(r.Method), hub.RouteOf(r)
+	method, endpoint := Method(r.Method), h.routes.Of(r)
 	h.requests.WithLabelValues(method, endpoint, statusLabel(status)).Inc()
 	h.duration.WithLabelValues(method, endpoint).Observe(h.now().Sub(start).Seconds())
 	return err

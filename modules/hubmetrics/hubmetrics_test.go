@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/hubchantier/hubgate/internal/testutil/hubtest"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
@@ -77,6 +78,7 @@ func TestServeHTTP(t *testing.T) {
 			if err := h.Provision(ctx); err != nil {
 				t.Fatal(err)
 			}
+			h.routes = hubtest.HubRoutes(t) // what the default Caddyfile's hub app loads
 			clock := time.Unix(1000, 0)
 			h.now = func() time.Time { clock = clock.Add(250 * time.Millisecond); return clock }
 			before := counter(t, tt.wantMethod, tt.wantEndpoint, tt.wantStatus)
@@ -136,5 +138,25 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		if (err != nil) != tt.wantErr {
 			t.Errorf("%q: err %v", tt.input, err)
 		}
+	}
+}
+
+// TestWithoutHubAppNoResourceIsNamed: a config with hub_metrics and no hub
+// app labels by the generic vocabulary (hub.DefaultRoutes), which names no
+// upstream's resource: bounded, and generic.
+func TestWithoutHubAppNoResourceIsNamed(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	h := new(Handler)
+	if err := h.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := counter(t, "GET", "/api/v1/other", "200")
+	r := httptest.NewRequest("GET", "/api/v1/chantiers/42", nil)
+	if err := h.ServeHTTP(httptest.NewRecorder(), r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	if got := counter(t, "GET", "/api/v1/other", "200") - before; got != 1 {
+		t.Fatalf("api_requests_total{GET,/api/v1/other,200} rose by %v, want 1", got)
 	}
 }

@@ -14,7 +14,7 @@ import (
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("hub_rate_limit", parseCaddyfile)
 	// After hub_auth (which is after basic_auth) so the principal is known,
-	// before everything that costs resources (DESIGN.md, handler order).
+	// before everything that costs resources (docs/ARCHITECTURE.md, request path).
 	httpcaddyfile.RegisterDirectiveOrder("hub_rate_limit", httpcaddyfile.Before, "forward_auth")
 }
 
@@ -53,7 +53,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // endpoint they go to. Each <methods> <path> is a hub.Route, as in every
 // hub policy: <methods> is one method or a comma list (GET,HEAD), in any
 // case, or * for all; GET also matches HEAD. <path> is a pattern:
-// /api/v1/chantiers/{id}, /oauth/*. per ip counts by client network (IPv6
+// /api/v1/widgets/{id}, /oauth/*. per ip counts by client network (IPv6
 // by the hub app's ipv6_prefix, default /64); per user and per client skip
 // requests that have no user or no OAuth2 client.
 //

@@ -3,7 +3,6 @@ package hubratelimit
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,26 +24,18 @@ type limiterMetrics struct {
 	fallback    prometheus.Counter
 }
 
-var (
-	metricsOnce sync.Once
-	metrics     *limiterMetrics
-)
-
-func getMetrics() *limiterMetrics {
-	metricsOnce.Do(func() {
-		metrics = &limiterMetrics{
-			storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "hub_rate_limit_store_errors_total",
-				Help: "Rate limit decisions the shared store (Redis) failed to make.",
-			}),
-			fallback: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "hub_rate_limit_fallback_total",
-				Help: "Rate limit decisions made by the local in-memory limiter while the shared store was unreachable (fail_open).",
-			}),
-		}
-	})
-	return metrics
+var limiterM = &limiterMetrics{
+	storeErrors: hub.NewCounter(prometheus.CounterOpts{
+		Name: "hub_rate_limit_store_errors_total",
+		Help: "Rate limit decisions the shared store (Redis) failed to make.",
+	}),
+	fallback: hub.NewCounter(prometheus.CounterOpts{
+		Name: "hub_rate_limit_fallback_total",
+		Help: "Rate limit decisions made by the local in-memory limiter while the shared store was unreachable (fail_open).",
+	}),
 }
+
+func getMetrics() *limiterMetrics { return limiterM }
 
 func (m *limiterMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.storeErrors, m.fallback}

@@ -74,6 +74,7 @@ type Handler struct {
 	guard         *guard
 	now           func() time.Time
 	log           *zap.Logger
+	routes        *hub.Routes // the hub app's vocabulary, for log labels
 	metrics       *hub.Metrics
 }
 
@@ -103,6 +104,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	app := appIface.(*hub.App)
 	h.ipv6Bits = app.IPv6PrefixBits()
+	h.routes = app.Routes
 	store := app.Store()
 	lim, ok := store.(hub.Limiter)
 	if !ok {

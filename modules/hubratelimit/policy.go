@@ -58,7 +58,7 @@ type Rule struct {
 	// matches HEAD.
 	Methods []string `json:"methods,omitempty"`
 	// Path is the pattern of the rule's first endpoint (internal/pathpattern):
-	// /api/v1/chantiers, /api/v1/chantiers/{id}, /oauth/*. It may be empty
+	// /api/v1/widgets, /api/v1/widgets/{id}, /oauth/*. It may be empty
 	// when Endpoints lists them all.
 	Path string `json:"path,omitempty"`
 	// Endpoints are more endpoints counted in the same buckets as

@@ -95,7 +95,7 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, ws []applied, d
 	h.log.Debug("rate limited",
 		zap.String("policy", win.name),
 		zap.String("method", r.Method),
-		zap.String("endpoint", hub.RouteOf(r)),
+		zap.String("endpoint", h.routes.Of(r)),
 		zap.Int64("retry_after", retry),
 		zap.String("request_id", r.Header.Get(hub.RequestIDHeader)))
 	p := problem.New(http.StatusTooManyRequests, "rate-limited", "Too Many Requests",

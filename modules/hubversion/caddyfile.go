@@ -12,7 +12,7 @@ import (
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("hub_version", parseCaddyfile)
 	// Inside hub_fields, outside hub_cache: it sees the cached v1 body
-	// first (DESIGN.md handler order).
+	// first (docs/ARCHITECTURE.md, request path).
 	httpcaddyfile.RegisterDirectiveOrder("hub_version", httpcaddyfile.After, "templates")
 }
 

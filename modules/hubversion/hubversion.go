@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -105,7 +104,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.setup(); err != nil {
 		return err
 	}
-	return hub.RegisterCollectors(ctx.GetMetricsRegistry(), translations())
+	return hub.RegisterCollectors(ctx.GetMetricsRegistry(), translations)
 }
 
 func (h *Handler) setup() error {
@@ -239,25 +238,16 @@ func (h *Handler) deprecationHeaders(hdr http.Header, path string) {
 	}
 }
 
-var (
-	translationsOnce sync.Once
-	translationsVec  *prometheus.CounterVec
-)
-
 // translations is hub_version_translations_total{kind}: request_body,
 // response (renamed answers), selected (renamed and field-selected),
-// problem, openapi, passthrough, invalid_request, too_large.
-func translations() *prometheus.CounterVec {
-	translationsOnce.Do(func() {
-		translationsVec = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hub_version_translations_total",
-			Help: "v2 translations done by hub_version, by kind.",
-		}, []string{"kind"})
-	})
-	return translationsVec
-}
+// problem, openapi, passthrough, invalid_request, too_large. One per
+// process (hub.NewCounterVec).
+var translations = hub.NewCounterVec(prometheus.CounterOpts{
+	Name: "hub_version_translations_total",
+	Help: "v2 translations done by hub_version, by kind.",
+}, []string{"kind"})
 
-func count(kind string) { translations().WithLabelValues(kind).Inc() }
+func count(kind string) { translations.WithLabelValues(kind).Inc() }
 
 // Interface guards.
 var (

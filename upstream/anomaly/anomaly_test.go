@@ -7,11 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hubchantier/hubgate/internal/assertion"
+	"github.com/hubchantier/hubgate/internal/testutil"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/db/dbtest"
 	"github.com/hubchantier/hubgate/upstream/httpx"
@@ -19,16 +19,7 @@ import (
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
+type clock = testutil.Clock
 
 type env struct {
 	t     *testing.T
@@ -37,7 +28,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T, d *db.DB) *env {
-	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	c := testutil.NewClock(time.Now().UTC().Truncate(time.Second))
 	mux := http.NewServeMux()
 	New(d, testSecret, []byte("cursor-key"), c.Now).Register(mux)
 	return &env{t: t, mux: mux, clock: c}

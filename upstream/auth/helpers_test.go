@@ -9,13 +9,13 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hubchantier/hubgate/internal/assertion"
+	"github.com/hubchantier/hubgate/internal/testutil"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/httpx"
 )
@@ -23,22 +23,7 @@ import (
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
 
 // clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type clock = testutil.Clock
 
 // env is a Service behind the assertion guard, as the gateway sees it.
 type env struct {
@@ -52,7 +37,7 @@ type env struct {
 
 func newEnv(t *testing.T, d *db.DB) *env {
 	t.Helper()
-	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	c := testutil.NewClock(time.Now().UTC().Truncate(time.Second))
 	// Sleep advances the test clock: issuance after a credential cut waits
 	// for the next second without waiting for real.
 	sleep := func(_ context.Context, d time.Duration) error { c.Add(d); return nil }

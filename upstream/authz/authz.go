@@ -222,16 +222,3 @@ func Require(w http.ResponseWriter, r *http.Request, c *assertion.Claims, resour
 	}
 	return d, true
 }
-
-// ActionOf maps an HTTP method to the action it performs on a resource.
-func ActionOf(method string) Action {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
-		return Read
-	case http.MethodPost:
-		return Create
-	case http.MethodDelete:
-		return Delete
-	}
-	return Update
-}

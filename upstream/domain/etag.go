@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -104,26 +103,4 @@ func (c conditions) allows(version int64) bool {
 		return false
 	}
 	return !c.noneAny && !slices.Contains(c.none, version)
-}
-
-// writeVersions returns the versions a PUT or DELETE of row id may
-// overwrite. Without If-None-Match that is If-Match's list, checked by the
-// write itself. With it, the row is read and both conditions evaluated
-// first, then the write is made conditional on the version read: a write
-// that raced in between turns this one into a 412 rather than let it
-// overwrite a state nobody evaluated. A missing row is errNotFound, never
-// 412 (PUT does not create rows here, so If-None-Match: * on a missing id
-// is a 404 too).
-func (s *Service) writeVersions(ctx context.Context, res *resource, id int64, c conditions) ([]int64, error) {
-	if !c.hasNone() {
-		return c.match, nil
-	}
-	cur, err := s.get(ctx, res, id)
-	if err != nil {
-		return nil, err
-	}
-	if !c.allows(cur.version) {
-		return nil, errPrecondition
-	}
-	return []int64{cur.version}, nil
 }

@@ -65,7 +65,7 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request, res *reso
 }
 
 // handleReplace serves PUT /api/v1/<resource>/{id}: a full replacement,
-// atomic with the If-Match check (and If-None-Match, see writeVersions).
+// atomic with the If-Match and If-None-Match checks (see replace).
 func (s *Service) handleReplace(w http.ResponseWriter, r *http.Request, res *resource) {
 	id, ok := pathID(w, r, res)
 	if !ok {
@@ -93,8 +93,8 @@ func (s *Service) handleReplace(w http.ResponseWriter, r *http.Request, res *res
 // trail) and as written. The row is read, the preconditions evaluated on
 // it, and the write made conditional on the version read, so "before" is
 // exactly the state overwritten: a write that raced in between makes this
-// one a 412 when the client sent a precondition (as writeVersions does),
-// and is retried otherwise (like a PATCH without If-Match; the last attempt
+// one a 412 when the client sent a precondition (a state nobody evaluated
+// is never overwritten), and is retried otherwise (like a PATCH without If-Match; the last attempt
 // writes unconditionally, as PUT without preconditions always did).
 func (s *Service) replace(ctx context.Context, res *resource, id int64, v values, cond conditions, guard writeCheck) (*record, *record, error) {
 	for attempt := 0; ; attempt++ {
@@ -173,7 +173,7 @@ func (s *Service) patch(ctx context.Context, res *resource, id int64, in values,
 }
 
 // handleDelete serves DELETE /api/v1/<resource>/{id}: 204, atomic with the
-// If-Match check (and If-None-Match, see writeVersions).
+// If-Match and If-None-Match checks (see removeCurrent).
 func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request, res *resource) {
 	id, ok := pathID(w, r, res)
 	if !ok {

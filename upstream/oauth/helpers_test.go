@@ -13,13 +13,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hubchantier/hubgate/internal/assertion"
+	"github.com/hubchantier/hubgate/internal/testutil"
 	"github.com/hubchantier/hubgate/upstream/auth"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/httpx"
@@ -28,22 +28,7 @@ import (
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
 
 // clock is a settable test clock shared by the auth and oauth services.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type clock = testutil.Clock
 
 const testPassword = "correct-horse-battery"
 
@@ -76,7 +61,7 @@ func newEnv(t *testing.T, d *db.DB) *env {
 func newEnvWith(t *testing.T, d *db.DB, issuer, publicURL string) *env {
 	t.Helper()
 	ctx := context.Background()
-	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	c := testutil.NewClock(time.Now().UTC().Truncate(time.Second))
 	a, err := auth.New(ctx, d, auth.Options{GatewaySecret: testSecret, Now: c.Now, BcryptCost: bcrypt.MinCost, Issuer: issuer})
 	if err != nil {
 		t.Fatal(err)

@@ -287,28 +287,11 @@ func configMetricNames(t *testing.T) map[string]string {
 			}
 		}
 	}
-	dashboards, _ := filepath.Glob(filepath.Join(root, "configs", "grafana", "*.json"))
-	if len(dashboards) < 3 {
-		t.Fatalf("want the 3 dashboards, found %v", dashboards)
-	}
-	for _, f := range dashboards {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d struct {
-			Panels []struct {
-				Title   string
-				Targets []struct{ Expr string }
-			}
-		}
-		if err := json.Unmarshal(b, &d); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+	for _, d := range loadDashboards(t) {
 		for _, p := range d.Panels {
 			for _, tg := range p.Targets {
 				for _, n := range promqlMetricNames(tg.Expr) {
-					used[n] = fmt.Sprintf("%s panel %q", filepath.Base(f), p.Title)
+					used[n] = fmt.Sprintf("%s panel %q", d.File, p.Title)
 				}
 			}
 		}
@@ -484,39 +467,54 @@ func TestMetricsListenerAdapt(t *testing.T) {
 // on the $job variable, so that on a shared Prometheus another service's
 // api_requests_total or active_api_keys never mixes in.
 func TestDashboardsFilterOnJob(t *testing.T) {
-	dashboards, _ := filepath.Glob(filepath.Join(harness.RepoRoot(), "configs", "grafana", "*.json"))
-	if len(dashboards) < 3 {
-		t.Fatalf("want the 3 dashboards, found %v", dashboards)
-	}
-	for _, f := range dashboards {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d struct {
-			Templating struct{ List []struct{ Name string } }
-			Panels     []struct {
-				Title   string
-				Targets []struct{ Expr string }
-			}
-		}
-		if err := json.Unmarshal(b, &d); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+	for _, d := range loadDashboards(t) {
 		hasJob := false
 		for _, v := range d.Templating.List {
 			hasJob = hasJob || v.Name == "job"
 		}
 		if !hasJob {
-			t.Errorf("%s: no job variable", filepath.Base(f))
+			t.Errorf("%s: no job variable", d.File)
 		}
 		for _, p := range d.Panels {
 			for _, tg := range p.Targets {
 				names := len(promqlMetricNames(tg.Expr))
 				if n := strings.Count(tg.Expr, `job=~"$job"`); n != names {
-					t.Errorf("%s panel %q: %d series, %d filtered on $job: %s", filepath.Base(f), p.Title, names, n, tg.Expr)
+					t.Errorf("%s panel %q: %d series, %d filtered on $job: %s", d.File, p.Title, names, n, tg.Expr)
 				}
 			}
 		}
 	}
+}
+
+// dashboard is what the tests read of a shipped Grafana dashboard.
+type dashboard struct {
+	File       string
+	Templating struct{ List []struct{ Name string } }
+	Panels     []struct {
+		Title   string
+		Targets []struct{ Expr string }
+	}
+}
+
+// loadDashboards parses configs/grafana/*.json (at least the 3 shipped).
+func loadDashboards(t *testing.T) []dashboard {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(harness.RepoRoot(), "configs", "grafana", "*.json"))
+	if len(files) < 3 {
+		t.Fatalf("want the 3 dashboards, found %v", files)
+	}
+	var out []dashboard
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d dashboard
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		d.File = filepath.Base(f)
+		out = append(out, d)
+	}
+	return out
 }

@@ -298,27 +298,49 @@ func (j *Journal) segments() ([]uint64, error) {
 // loadCursor reads the shipped position; without one, shipping starts at
 // the oldest segment present.
 func (j *Journal) loadCursor(segs []uint64) (cursor, error) {
+	first := cursor{Segment: 1}
+	if len(segs) > 0 {
+		first = cursor{Segment: segs[0]}
+	}
 	b, err := os.ReadFile(filepath.Join(j.dir, cursorFile))
 	if errors.Is(err, os.ErrNotExist) {
-		if len(segs) > 0 {
-			return cursor{Segment: segs[0]}, nil
-		}
-		return cursor{Segment: 1}, nil
+		return first, nil
 	}
 	if err != nil {
 		return cursor{}, fmt.Errorf("read shipped position: %w", err)
 	}
 	var c cursor
 	if err := json.Unmarshal(b, &c); err != nil {
-		return cursor{}, fmt.Errorf("shipped position %s: %w", filepath.Join(j.dir, cursorFile), err)
+		// The position is saved without fsync (saveCursor): a crash may
+		// leave it empty or torn. Shipping again from the oldest segment
+		// is safe, the store ignores event ids it has.
+		j.log.Warn("audit journal: unreadable shipped position, shipping again from the oldest segment",
+			zap.String("file", filepath.Join(j.dir, cursorFile)), zap.Error(err))
+		return first, nil
+	}
+	if len(segs) > 0 && c.Segment < segs[0] {
+		return first, nil
 	}
 	return c, nil
 }
 
-// saveCursor persists c durably (write, fsync, rename, fsync directory).
-func (j *Journal) saveCursor(c cursor) error {
+// saveCursor saves c. Within a segment it is written and renamed but not
+// fsync'd: the position only saves work (a position lost in a crash means
+// records shipped again, which the store ignores by event id), and two
+// fsyncs per shipped batch competed with the journal's own fsync, the one
+// each request waits for. Before shipped segments are deleted (durable
+// true) it is fsync'd, so a position that survives a crash never points
+// into a deleted segment.
+func (j *Journal) saveCursor(c cursor, durable bool) error {
 	b, _ := json.Marshal(c)
-	return writeFileAtomic(j.dir, cursorFile, b)
+	if durable {
+		return writeFileAtomic(j.dir, cursorFile, b)
+	}
+	tmp := filepath.Join(j.dir, cursorFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(j.dir, cursorFile))
 }
 
 // openSegment creates segment n and writes its header; called at open and

@@ -220,7 +220,7 @@ func (s *Shipper) run(ctx context.Context) {
 
 // advance records that everything before next is shipped.
 func (s *Shipper) advance(cur, next cursor, shipped int) cursor {
-	if err := s.j.saveCursor(next); err != nil {
+	if err := s.j.saveCursor(next, next.Segment != cur.Segment); err != nil {
 		// Not fatal: at worst the batch is sent again after a restart,
 		// and the store ignores event ids it has.
 		s.log.Error("audit shipper: saving the shipped position", zap.Error(err))

@@ -98,6 +98,12 @@ func Load(url string, headers func() map[string]string, conc int, warmup, d time
 	if errs > reqs/100 {
 		return LoadResult{}, fmt.Errorf("%d of %d requests failed, first: %v", errs, reqs, firstErr)
 	}
+	return summarize(lat, reqs, errs, all, d), nil
+}
+
+// summarize makes the result of a run from the latencies of its successful
+// requests (sorted here) over a measured time d.
+func summarize(lat []time.Duration, reqs, errs, all int, d time.Duration) LoadResult {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return LoadResult{
 		Requests: reqs,
@@ -106,7 +112,7 @@ func Load(url string, headers func() map[string]string, conc int, warmup, d time
 		RPS:      float64(len(lat)) / d.Seconds(),
 		P50:      lat[len(lat)/2],
 		P99:      lat[len(lat)*99/100],
-	}, nil
+	}
 }
 
 // Median returns the result with the median throughput.
@@ -180,13 +186,5 @@ func LoadRate(url string, headers func() map[string]string, rate float64, d time
 	if len(ok) == 0 {
 		return LoadResult{}, fmt.Errorf("no successful request")
 	}
-	sort.Slice(ok, func(i, j int) bool { return ok[i] < ok[j] })
-	return LoadResult{
-		Requests: n,
-		Errors:   errs,
-		All:      n,
-		RPS:      float64(len(ok)) / d.Seconds(),
-		P50:      ok[len(ok)/2],
-		P99:      ok[len(ok)*99/100],
-	}, nil
+	return summarize(ok, n, errs, n, d), nil
 }

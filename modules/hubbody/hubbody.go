@@ -23,7 +23,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -111,8 +110,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if r.ContentLength > h.MaxSize {
 		return h.refuse(w, r, reasonTooLarge)
 	}
-	buf := getBuffer()
-	defer putBuffer(buf)
+	// Not pooled: the proxy's transport may go on reading the body after
+	// the round trip returned (net/http's RoundTrip contract), so a buffer
+	// handed back when ServeHTTP returns could be refilled by another
+	// request while it is still being sent. Only requests with a body pay.
+	buf := new(bytes.Buffer)
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
 	if err := h.read(w, r, buf); err != nil {
 		return h.refuse(w, r, classify(err))
 	}
@@ -199,22 +204,6 @@ var rejected = hub.NewCounterVec(prometheus.CounterOpts{
 
 // collectors returns the module's collectors.
 func collectors() *prometheus.CounterVec { return rejected }
-
-// bufPool holds body buffers; buffers grown past maxPooled are dropped so
-// that one large body does not pin memory.
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-const maxPooled = 64 << 10
-
-func getBuffer() *bytes.Buffer { return bufPool.Get().(*bytes.Buffer) }
-
-func putBuffer(b *bytes.Buffer) {
-	if b.Cap() > maxPooled {
-		return
-	}
-	b.Reset()
-	bufPool.Put(b)
-}
 
 // Interface guards.
 var (

@@ -78,6 +78,39 @@ func TestRepresentations(t *testing.T) {
 				}
 			})
 
+			t.Run("fields where there is nothing to select", func(t *testing.T) {
+				// A known resource without a whitelist: a clear 400 with an
+				// empty (not null) list, in both versions.
+				for path, member := range map[string]string{"/api/v1/stats?fields=id": "allowed_fields", "/api/v2/stats?fields=id": "allowedFields"} {
+					r := get(path)
+					p := reprProblem(t, r, 400, "fields-not-supported")
+					if l, ok := p[member].([]any); !ok || len(l) != 0 {
+						t.Fatalf("%s: %s %v, want []: %s", path, member, p[member], r.body)
+					}
+				}
+				// An unknown path is the upstream's 404, whatever ?fields= says.
+				for _, path := range []string{"/api/v1/nope?fields=id", "/api/v1/nope/3?fields=id"} {
+					if r := get(path); r.status != 404 {
+						t.Fatalf("%s: %d %s, want 404", path, r.status, r.body)
+					}
+				}
+			})
+
+			t.Run("fields on key lists, under a namespace and a group", func(t *testing.T) {
+				for _, path := range []string{"/api/auth/api-keys?fields=id,status", "/api/v1/admin/api-keys?fields=id,status"} {
+					r := s.gwDo("GET", path, nil, "Authorization", "Bearer "+jwt)
+					data, _ := r.json(t)["data"].([]any)
+					if r.status != 200 || len(data) == 0 {
+						t.Fatalf("%s: %d %s", path, r.status, r.body)
+					}
+					for _, d := range data {
+						reprKeys(t, r, d.(map[string]any), "id", "status")
+					}
+				}
+				r := s.gwDo("GET", "/api/auth/api-keys?fields=id,key_hash", nil, "Authorization", "Bearer "+jwt)
+				reprProblem(t, r, 400, "invalid-fields")
+			})
+
 			t.Run("v1 is byte-identical to the upstream, plus deprecation headers", func(t *testing.T) {
 				const path = "/api/v1/chantiers?limit=5"
 				gw := get(path)

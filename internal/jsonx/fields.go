@@ -133,7 +133,7 @@ func Whitelist(names []string) (*Node, error) {
 
 // Names lists the dotted names of a tree, sorted.
 func (n *Node) Names() []string {
-	var out []string
+	out := []string{} // never nil: a problem's allowed_fields is a list, even empty
 	var walk func(n *Node, prefix string)
 	walk = func(n *Node, prefix string) {
 		for name, c := range n.Children {

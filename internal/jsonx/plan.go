@@ -22,7 +22,8 @@ type Plan struct {
 	// Envelope is true on collections: the selection applies to the
 	// elements of "data" and the pagination is kept.
 	Envelope bool
-	// Allowed is the entity's whitelist, in v1 names.
+	// Allowed is the entity's whitelist, in v1 names. Nil: the entity has
+	// no whitelist, so no selection applies to it (ErrNotSelectable).
 	Allowed *Node
 	// MaxFields and MaxLevels bound the parse.
 	MaxFields, MaxLevels int
@@ -37,6 +38,9 @@ type Plan struct {
 // Compile parses Raw with names mapped to v1 by toV1 (nil: names are v1
 // already) and validates it against the whitelist, setting Selected.
 func (p *Plan) Compile(toV1 func(string) string) error {
+	if p.Allowed == nil {
+		return ErrNotSelectable
+	}
 	req, err := ParseFields(p.Raw, p.MaxFields, p.MaxLevels)
 	if err != nil {
 		return err
@@ -51,6 +55,10 @@ func (p *Plan) Compile(toV1 func(string) string) error {
 	p.Selected = sel
 	return nil
 }
+
+// ErrNotSelectable refuses ?fields= on a resource without a whitelist
+// (a report, a computed answer): problem type fields-not-supported.
+var ErrNotSelectable = errors.New("this resource does not support field selection")
 
 // WriteFieldsProblem answers a refused selection with a 400 problem that
 // lists the allowed names (RFC 9457 extension members "allowed_fields" and
@@ -75,6 +83,9 @@ func WriteFieldsProblem(w http.ResponseWriter, r *http.Request, p *Plan, err err
 		prob = problem.New(http.StatusBadRequest, "invalid-fields", "Invalid field selection",
 			"unknown or forbidden fields: "+strings.Join(bad, ", ")+"; allowed: "+strings.Join(allowed, ", ")).
 			With("invalid_fields", bad)
+	} else if errors.Is(err, ErrNotSelectable) {
+		prob = problem.New(http.StatusBadRequest, "fields-not-supported", "Field selection not supported",
+			"this resource does not support ?fields=; ask without it")
 	} else {
 		prob = problem.New(http.StatusBadRequest, "invalid-fields", "Invalid field selection", err.Error()+"; allowed: "+strings.Join(allowed, ", "))
 	}

@@ -85,3 +85,37 @@ func TestRouteOfMemoizesPerPath(t *testing.T) {
 		t.Fatalf("without vars Of = %q", got)
 	}
 }
+
+func TestRouteResource(t *testing.T) {
+	rt := hubRoutes(t)
+	for path, want := range map[string]string{
+		"/api/v1/chantiers":                "chantiers collection",
+		"/api/v1/chantiers/":               "chantiers collection",
+		"/api/v1/chantiers/7":              "chantiers item",
+		"/api/v1/chantiers/7/affectations": "affectations collection",
+		"/api/v1/stats":                    "stats collection",
+		"/api/v1/admin/api-keys":           "api-keys collection",
+		"/api/v1/admin/api-keys/abc":       "api-keys item",
+		"/api/auth/api-keys":               "api-keys collection",
+		"/api/auth/api-keys/abc/rotate":    "rotate collection",
+		"/api/v1/nope":                     "unknown",
+		"/api/v1/nope/3":                   "unknown",
+		"/api/v1/admin":                    "unknown",
+		"/api/v1/admin/nope":               "unknown",
+		"/api/v1/chantiers/7/nope":         "unknown",
+		"/api/v1/api-keys":                 "unknown", // a word, not a resource
+		"/api/zz/chantiers":                "unknown",
+		"/api/v1":                          "unknown",
+		"/healthz":                         "unknown",
+		"/apix/v1/chantiers":               "unknown",
+	} {
+		entity, coll, _, known := rt.Resource(path)
+		got := "unknown"
+		if known {
+			got = entity + map[bool]string{true: " collection", false: " item"}[coll]
+		}
+		if got != want {
+			t.Errorf("Resource(%q) = %s, want %s", path, got, want)
+		}
+	}
+}

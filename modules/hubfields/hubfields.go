@@ -64,6 +64,7 @@ type Handler struct {
 
 	allowed map[string]*jsonx.Node
 	objects map[string]bool
+	routes  *hub.Routes
 	log     *zap.Logger
 }
 
@@ -78,6 +79,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision compiles the whitelists and registers the metrics.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.log = ctx.Logger()
+	h.routes = hub.RoutesOf(ctx)
 	if err := h.compile(); err != nil {
 		return err
 	}
@@ -130,8 +132,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !ok {
 		return next.ServeHTTP(w, r)
 	}
-	entity, collection, ok := resourcePath(r.URL.Path)
+	entity, collection, ok := h.resource(r.URL.Path)
 	if !ok {
+		// Not a resource the vocabulary knows: the upstream answers
+		// (an unknown path is its 404, whatever ?fields= says).
 		return next.ServeHTTP(w, r)
 	}
 	// The selection is the gateway's: the upstream (and the cache key)
@@ -141,9 +145,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	plan := &jsonx.Plan{
 		Raw: raw, Entity: entity, Envelope: collection && !h.objects[entity],
 		Allowed: h.allowed[entity], MaxFields: h.MaxFields, MaxLevels: h.MaxLevels,
-	}
-	if plan.Allowed == nil {
-		plan.Allowed = &jsonx.Node{Children: map[string]*jsonx.Node{}}
 	}
 	hub.SetFieldsPlan(r, plan)
 	if h.deferred(r.URL.Path) {
@@ -226,6 +227,21 @@ func fieldsParam(rawQuery string) (string, bool) {
 		return "", false
 	}
 	return strings.Join(vals, ","), true
+}
+
+// resource names the entity a path addresses: the hub app's route
+// vocabulary decides (nested collections, groups such as admin,
+// namespaces such as auth); a path it does not know is still an entity
+// when this handler has a whitelist for it (configs without a
+// vocabulary).
+func (h *Handler) resource(p string) (entity string, collection, ok bool) {
+	if h.routes != nil {
+		if e, c, _, known := h.routes.Resource(p); known {
+			return e, c, true
+		}
+	}
+	entity, collection, ok = resourcePath(p)
+	return entity, collection, ok && h.allowed[entity] != nil
 }
 
 // resourcePath splits /api/<version>/<entity>[/<id>...]: collection is true

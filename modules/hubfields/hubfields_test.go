@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/hubchantier/hubgate/internal/testutil"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
@@ -100,6 +101,52 @@ func TestServeHTTP(t *testing.T) {
 	}
 }
 
+// TestVocabulary: with the hub app's route vocabulary, a known resource
+// without a whitelist refuses ?fields= (fields-not-supported, an empty
+// list), an unknown path goes to the upstream (its 404), and nested,
+// grouped and namespaced paths name their own entity.
+func TestVocabulary(t *testing.T) {
+	rt, err := hub.LoadRoutes(testutil.HubRoutesFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Provision(); err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{Entities: map[string][]string{"chantiers": {"id"}, "api-keys": {"id", "status"}}, routes: rt, log: zap.NewNop()}
+	if err := h.compile(); err != nil {
+		t.Fatal(err)
+	}
+	for target, want := range map[string]string{
+		"/api/v1/users?fields=id":                    "fields-not-supported",
+		"/api/v1/stats?fields=id":                    "fields-not-supported",
+		"/api/v1/chantiers/1/affectations?fields=id": "fields-not-supported",
+		"/api/v1/nope?fields=id":                     "upstream",
+		"/api/v1/nope/2?fields=id":                   "upstream",
+		"/api/auth/api-keys?fields=id":               "upstream",
+		"/api/v1/admin/api-keys?fields=id,status":    "upstream",
+		"/api/auth/api-keys?fields=key_hash":         "invalid-fields",
+		"/api/v1/chantiers?fields=secret":            "invalid-fields",
+	} {
+		called := false
+		req := caddyhttp.PrepareRequest(httptest.NewRequest("GET", target, nil), caddy.NewReplacer(), nil, nil)
+		rec := httptest.NewRecorder()
+		if err := h.ServeHTTP(rec, req, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { called = true; return nil })); err != nil {
+			t.Fatal(err)
+		}
+		got := "upstream"
+		if !called {
+			got = strings.TrimPrefix(strings.Split(strings.SplitAfter(rec.Body.String(), `"type":"`)[1], `"`)[0], "urn:hubchantier:problem:")
+		}
+		if got != want {
+			t.Errorf("%s: %s, want %s (%s)", target, got, want, rec.Body)
+		}
+		if want == "fields-not-supported" && !strings.Contains(rec.Body.String(), `"allowed_fields":[]`) {
+			t.Errorf("%s: allowed_fields not an empty list: %s", target, rec.Body)
+		}
+	}
+}
+
 func TestRejections(t *testing.T) {
 	for _, target := range []string{
 		"/api/v1/chantiers?fields=id,secret",
@@ -108,7 +155,6 @@ func TestRejections(t *testing.T) {
 		"/api/v1/chantiers?fields=",
 		"/api/v1/chantiers?fields=a.b.c.d.e.f",
 		"/api/v1/chantiers?fields=" + strings.Repeat("id,", 51) + "id",
-		"/api/v1/users?fields=id", // no whitelist
 	} {
 		t.Run(target, func(t *testing.T) {
 			h := newHandler(t)

@@ -5,6 +5,7 @@
 #
 #   deploy/dev.sh run      migrate, seed, start hubchantier + hubgate; Ctrl-C stops both (exit 0)
 #   deploy/dev.sh reload   hubgate reload with exactly the running gateway's environment
+#   deploy/dev.sh config   write data/hubgate.env as `run` would and print it (secrets hidden)
 #
 # The configuration that must match the running processes lives in one env
 # file, data/hubgate.env (mode 0600: it holds HUB_GATEWAY_SECRET):
@@ -57,15 +58,37 @@ write_envfile() {
 	mv -f "$tmp" "$envfile" || die "cannot write $envfile"
 }
 
+# audit_default is the default journal directory of a database: data/audit
+# for the default SQLite file, data/audit-<hash of HUB_DB> for any other.
+# A journal's records are shipped to one database's audit store; a journal
+# that outlived a switch of HUB_DB would ship the rest of its chain to the
+# new database, whose `audit verify` then sees a chain starting in the
+# middle (a "retention gap" that is not one).
+audit_default() {
+	if [ "$1" = "$data/hub.db" ]; then
+		echo "$data/audit"
+	else
+		echo "$data/audit-$(printf %s "$1" | sha256sum | cut -c1-12)"
+	fi
+}
+
 # configure builds the environment of `run` (see the header) and records it.
 configure() {
 	mkdir -p "$data" || die "cannot create $data"
 	local -A from_shell=()
 	local name
 	for name in $(hub_vars); do from_shell[$name]=${!name}; done
+	local file_db="" file_audit=""
 	if [ -f "$envfile" ]; then
 		load_envfile
+		file_db=${HUB_DB:-$data/hub.db} file_audit=${HUB_AUDIT_DIR:-}
 		for name in "${!from_shell[@]}"; do export "$name=${from_shell[$name]}"; done
+	fi
+	# A new HUB_DB from the shell gets its own journal, unless the journal
+	# directory was chosen (not the previous database's default).
+	if [ -n "${from_shell[HUB_DB]+set}" ] && [ -z "${from_shell[HUB_AUDIT_DIR]+set}" ] &&
+		[ -n "$file_db" ] && [ "$HUB_DB" != "$file_db" ] && [ "$file_audit" = "$(audit_default "$file_db")" ]; then
+		unset HUB_AUDIT_DIR
 	fi
 	# The secret: the environment's, else the file's, else the one older
 	# versions kept in data/gateway.secret, else a new random one.
@@ -81,7 +104,7 @@ configure() {
 	export HUB_ADDR="${HUB_ADDR:-$HUB_UPSTREAM}"
 	export HUB_LISTEN="${HUB_LISTEN:-:8080}"
 	export HUB_ADMIN_LISTEN="${HUB_ADMIN_LISTEN:-localhost:2019}"
-	export HUB_AUDIT_DIR="${HUB_AUDIT_DIR:-$data/audit}"
+	export HUB_AUDIT_DIR="${HUB_AUDIT_DIR:-$(audit_default "$HUB_DB")}"
 	local host=${HUB_LISTEN%:*}
 	# Tokens are issued by the public URL (HUB_JWT_ISSUER = HUB_PUBLIC_URL),
 	# which is also the OAuth2 metadata's issuer (RFC 9068 §4).
@@ -178,8 +201,16 @@ reload() {
 	exec "$bin/hubgate" reload --config Caddyfile --adapter caddyfile --address "${HUB_ADMIN_LISTEN:-localhost:2019}"
 }
 
+# config: what `run` would start with, recorded in data/hubgate.env and
+# printed without the secrets.
+config() {
+	configure
+	grep -vE '^HUB_(GATEWAY_SECRET|ANOMALY_WEBHOOK_SECRET)=' "$envfile"
+}
+
 case "${1:-}" in
 run) run ;;
 reload) reload ;;
-*) die "usage: deploy/dev.sh run|reload" ;;
+config) config ;;
+*) die "usage: deploy/dev.sh run|reload|config" ;;
 esac

@@ -187,3 +187,57 @@ func TestMakeRunAndReload(t *testing.T) {
 		t.Errorf("dev.sh wrote into $HOME: %v", entries)
 	}
 }
+
+// TestDevConfigJournalFollowsDatabase: switching HUB_DB gives the new
+// database its own audit journal (a journal ships its chain to one audit
+// store; carrying it over made `audit verify` report a retention gap),
+// keeps it on later runs, and never moves a journal directory the operator
+// chose.
+func TestDevConfigJournalFollowsDatabase(t *testing.T) {
+	root := harness.RepoRoot()
+	data := t.TempDir()
+	var base []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HUB_") && !strings.HasPrefix(kv, "XDG_") {
+			base = append(base, kv)
+		}
+	}
+	config := func(env ...string) string {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(root, "deploy", "dev.sh"), "config")
+		cmd.Dir, cmd.Env = root, append(append([]string{"DATA=" + data}, base...), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("dev.sh config: %v\n%s", err, out)
+		}
+		if strings.Contains(string(out), "HUB_GATEWAY_SECRET=") {
+			t.Fatalf("dev.sh config printed the secret")
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if v, ok := strings.CutPrefix(line, "HUB_AUDIT_DIR="); ok {
+				return v
+			}
+		}
+		t.Fatalf("no HUB_AUDIT_DIR in\n%s", out)
+		return ""
+	}
+	sqlite := config()
+	if sqlite != filepath.Join(data, "audit") {
+		t.Fatalf("default journal %s", sqlite)
+	}
+	pg := config("HUB_DB=postgres://db.example/hub")
+	if pg == sqlite || !strings.HasPrefix(pg, filepath.Join(data, "audit-")) {
+		t.Fatalf("journal after switching HUB_DB: %s (was %s)", pg, sqlite)
+	}
+	if again := config(); again != pg {
+		t.Fatalf("next run without HUB_DB in the shell: journal %s, want %s kept", again, pg)
+	}
+	if back := config("HUB_DB=" + filepath.Join(data, "hub.db")); back != sqlite {
+		t.Fatalf("back to SQLite: journal %s, want %s", back, sqlite)
+	}
+	chosen := filepath.Join(data, "my-journal")
+	config("HUB_AUDIT_DIR=" + chosen)
+	if got := config("HUB_DB=postgres://other.example/hub"); got != chosen {
+		t.Fatalf("a chosen journal directory moved: %s, want %s", got, chosen)
+	}
+}

@@ -74,6 +74,10 @@ type App struct {
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=hub.stores inline_key=backend"`
 	// Issuer is the expected iss of JWTs. Default "hubchantier".
 	Issuer string `json:"issuer,omitempty"`
+	// AllowIssuerChange lets a reload change Issuer. Without it a config
+	// whose issuer differs from the running one's is refused: every token
+	// already issued would get 401. Default false.
+	AllowIssuerChange bool `json:"allow_issuer_change,omitempty"`
 	// Audience is the expected aud of JWTs. Default "hub-api".
 	Audience string `json:"audience,omitempty"`
 	// KeyCacheTTL is how long a verified API key is trusted without asking
@@ -144,6 +148,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.Audience == "" {
 		a.Audience = DefaultAudience
+	}
+	if err := checkIssuerChange(a.Issuer, a.AllowIssuerChange); err != nil {
+		return err
 	}
 	setDefault(&a.KeyCacheTTL, DefaultKeyCacheTTL)
 	setDefault(&a.NegativeCacheTTL, DefaultNegativeCacheTTL)
@@ -228,6 +235,8 @@ func (a *App) Validate() error {
 // reports, timed cache sweep), the memory store's timed sweep, and checks
 // the store. Both are pooled: they stop when the last config lets go.
 func (a *App) Start() error {
+	issuer := a.Issuer
+	runningIssuer.Store(&issuer)
 	a.resolver.Start()
 	if ms, ok := a.store.(*memStore); ok {
 		ms.startSweeping(nil)

@@ -30,6 +30,7 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 //	    secret <secret>
 //	    store memory [<name>] | redis <url> [{ cluster; prefix <p> }]
 //	    issuer <iss>
+//	    allow_issuer_change         # let a reload change the issuer (tokens issued before get 401)
 //	    audience <aud>
 //	    key_cache_ttl <duration>
 //	    negative_cache_ttl <duration>
@@ -78,6 +79,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			case "audience":
 				a.Audience = v
 			}
+		case "allow_issuer_change":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.AllowIssuerChange = true
 		case "key_cache_ttl", "negative_cache_ttl", "revocation_wait", "jwks_min_refresh", "usage_interval":
 			name := d.Val()
 			if !d.NextArg() {

@@ -58,7 +58,7 @@ func (c *cli) auditVerify(ctx context.Context, args []string) error {
 		return err
 	}
 	defer d.Close()
-	res, err := audit.New(d, nil).WithGatewaySecret([]byte(c.getenv("HUB_GATEWAY_SECRET"))).
+	res, err := audit.New(d, nil).WithGatewaySecret([]byte(c.getenv("HUB_GATEWAY_SECRET")), []byte(c.getenv("HUB_GATEWAY_SECRET_ACCEPT"))).
 		Verify(ctx, audit.VerifyOptions{AllowUnanchored: *unanchored, Expect: expect})
 	if err != nil {
 		return err

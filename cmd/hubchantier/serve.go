@@ -47,6 +47,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	defer d.Close()
 	h, _, err := server.New(ctx, server.Config{
 		GatewaySecret: secret,
+		AcceptSecret:  []byte(c.getenv("HUB_GATEWAY_SECRET_ACCEPT")),
 		Issuer:        c.getenv("HUB_JWT_ISSUER"),
 		Audience:      c.getenv("HUB_JWT_AUDIENCE"),
 		Logger:        log,

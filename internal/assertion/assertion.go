@@ -104,6 +104,14 @@ func Sign(secret []byte, c Claims, now time.Time) (string, error) {
 // Verify checks the signature, the validity window and the method binding
 // (an assertion without a method is refused with ErrBinding).
 func Verify(secret []byte, token, httpMethod string, now time.Time) (*Claims, error) {
+	return VerifyAny([][]byte{secret}, token, httpMethod, now)
+}
+
+// VerifyAny is Verify with several accepted secrets: the current one and,
+// during a rollover of HUB_GATEWAY_SECRET, the one being phased in or out
+// (docs/deployment.md, "Rotating the shared secret"). Empty secrets accept
+// nothing.
+func VerifyAny(secrets [][]byte, token, httpMethod string, now time.Time) (*Claims, error) {
 	if token == "" {
 		return nil, ErrMissing
 	}
@@ -115,7 +123,13 @@ func Verify(secret []byte, token, httpMethod string, now time.Time) (*Claims, er
 	if err != nil {
 		return nil, ErrMalformed
 	}
-	if len(secret) == 0 || !hmac.Equal(gotMAC, mac(secret, payload)) {
+	signed := false
+	for _, secret := range secrets {
+		if len(secret) > 0 && hmac.Equal(gotMAC, mac(secret, payload)) {
+			signed = true
+		}
+	}
+	if !signed {
 		return nil, ErrSignature
 	}
 	body, err := base64.RawURLEncoding.DecodeString(payload)

@@ -52,12 +52,19 @@ const (
 func GatewayAuthorization(secret string) string { return "Bearer " + secret }
 
 // ValidGatewayAuthorization reports whether header (an Authorization
-// value) carries secret. Both sides are hashed before the constant-time
-// comparison, so not even the secret's length leaks; an empty secret
-// accepts nothing.
-func ValidGatewayAuthorization(header string, secret []byte) bool {
+// value) carries one of secrets (the current HUB_GATEWAY_SECRET and,
+// during a rollover, the accepted other one). Both sides are hashed before
+// the constant-time comparison, so not even the secret's length leaks; an
+// empty secret accepts nothing. Every secret is compared, whichever matches.
+func ValidGatewayAuthorization(header string, secrets ...[]byte) bool {
 	tok, ok := strings.CutPrefix(header, "Bearer ")
-	want := sha256.Sum256(secret)
 	got := sha256.Sum256([]byte(tok))
-	return ok && len(secret) > 0 && subtle.ConstantTimeCompare(got[:], want[:]) == 1
+	valid := 0
+	for _, secret := range secrets {
+		want := sha256.Sum256(secret)
+		if len(secret) > 0 {
+			valid |= subtle.ConstantTimeCompare(got[:], want[:])
+		}
+	}
+	return ok && valid == 1
 }

@@ -69,6 +69,12 @@ type App struct {
 	// identity assertions and authenticates internal calls. At least 32
 	// bytes; placeholders such as {env.HUB_GATEWAY_SECRET} are expanded.
 	Secret string `json:"secret,omitempty"`
+	// AcceptSecret is a second shared secret accepted, never used to sign:
+	// during a rollover of HUB_GATEWAY_SECRET, the upstream's other secret,
+	// so what the upstream seals for the gateway (the account a login
+	// named) still opens (docs/deployment.md, "Rotating the shared
+	// secret"). Placeholders are expanded; empty: none; else ≥ 32 bytes.
+	AcceptSecret string `json:"accept_secret,omitempty"`
 	// StoreRaw configures the shared store (module namespace hub.stores);
 	// default memory.
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=hub.stores inline_key=backend"`
@@ -113,6 +119,7 @@ type App struct {
 	resolver    *Resolver
 	resolverKey string
 	secret      []byte
+	accept      []byte
 	log         *zap.Logger
 }
 
@@ -143,6 +150,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.Upstream = "http://" + a.Upstream
 	}
 	a.secret = []byte(repl.ReplaceKnown(a.Secret, ""))
+	a.accept = []byte(repl.ReplaceKnown(a.AcceptSecret, ""))
 	if a.Issuer == "" {
 		a.Issuer = DefaultIssuer
 	}
@@ -220,6 +228,9 @@ func setDefault(d *caddy.Duration, v time.Duration) {
 func (a *App) Validate() error {
 	if len(a.secret) < MinSecretLen {
 		return errors.New("hub: secret must be at least 32 bytes (set HUB_GATEWAY_SECRET)")
+	}
+	if len(a.accept) > 0 && len(a.accept) < MinSecretLen {
+		return errors.New("hub: accept_secret must be at least 32 bytes when set (HUB_GATEWAY_SECRET_ACCEPT)")
 	}
 	if a.IPv6Prefix < 1 || a.IPv6Prefix > 128 {
 		return fmt.Errorf("hub: ipv6_prefix %d: want 1 to 128 bits", a.IPv6Prefix)
@@ -310,6 +321,15 @@ func (a *App) IPv6PrefixBits() int { return a.IPv6Prefix }
 
 // SharedSecret returns the gateway↔upstream secret.
 func (a *App) SharedSecret() []byte { return a.secret }
+
+// AcceptedSecrets are the secrets what the upstream signs or seals may be
+// under: SharedSecret and, during a rollover, AcceptSecret.
+func (a *App) AcceptedSecrets() [][]byte {
+	if len(a.accept) == 0 {
+		return [][]byte{a.secret}
+	}
+	return [][]byte{a.secret, a.accept}
+}
 
 // Interface guards.
 var (

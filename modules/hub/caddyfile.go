@@ -28,6 +28,7 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 //	hub {
 //	    upstream <url>
 //	    secret <secret>
+//	    accept_secret <secret>      # during a rollover: the upstream's other secret (never signs)
 //	    store memory [<name>] | redis <url> [{ cluster; prefix <p> }]
 //	    issuer <iss>
 //	    allow_issuer_change         # let a reload change the issuer (tokens issued before get 401)
@@ -60,7 +61,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		switch d.Val() {
-		case "upstream", "secret", "issuer", "audience":
+		case "upstream", "secret", "accept_secret", "issuer", "audience":
 			name := d.Val()
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -74,6 +75,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.Upstream = v
 			case "secret":
 				a.Secret = v
+			case "accept_secret":
+				a.AcceptSecret = v
 			case "issuer":
 				a.Issuer = v
 			case "audience":

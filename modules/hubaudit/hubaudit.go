@@ -99,8 +99,9 @@ type Handler struct {
 	onFull    string
 	sensitive []*Route
 	noHash    []*Route
-	secret    []byte // the hub app's shared secret (opens account reports)
-	bodyKey   []byte // key of request_body_hash; nil: no body hash
+	secret    []byte   // the hub app's shared secret (keys body hashes)
+	accepted  [][]byte // the secrets account reports may be sealed with
+	bodyKey   []byte   // key of request_body_hash; nil: no body hash
 	log       *zap.Logger
 	routes    *hub.Routes // the hub app's vocabulary; nil: hub.DefaultRoutes
 	stream    *zap.Logger
@@ -179,6 +180,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		app := appIface.(*hub.App)
 		sinkCfg = &HTTPSink{Client: app.Internal(), Secret: string(app.SharedSecret())}
 		h.secret = app.SharedSecret()
+		h.accepted = app.AcceptedSecrets()
 		h.routes = app.Routes
 		h.bodyKey = auditchain.BodyKey(h.secret)
 	} else {

@@ -134,8 +134,8 @@ func (aw *auditWriter) record(status int) {
 			h.log.Warn("ignoring a malformed changes report from the upstream", zap.String("request_id", rec.RequestID))
 		}
 	}
-	if v := hdr.Get(auditchain.AccountHeader); v != "" && h.secret != nil {
-		if id, err := auditchain.OpenAccount(h.secret, v); err == nil {
+	if v := hdr.Get(auditchain.AccountHeader); v != "" && h.accepted != nil {
+		if id, ok := h.openAccount(v); ok {
 			rec.AttemptedUserID = id
 		} else {
 			h.log.Warn("ignoring a malformed login account report from the upstream", zap.String("request_id", rec.RequestID))
@@ -341,4 +341,16 @@ func (h *Handler) loud(msg string, r *http.Request) {
 		zap.String("journal", h.Journal), zap.Int64("max_journal_size", h.MaxJournalSize),
 		zap.Int64("backlog", h.journal.Backlog()), zap.Int("similar_since_last_log", skipped),
 		zap.String("method", r.Method), zap.String("endpoint", h.routes.Of(r)))
+}
+
+// openAccount opens an account report with the shared secret or, during a
+// rollover, the accepted one (the upstream seals with its own current
+// secret, which may be either).
+func (h *Handler) openAccount(v string) (string, bool) {
+	for _, k := range h.accepted {
+		if id, err := auditchain.OpenAccount(k, v); err == nil {
+			return id, true
+		}
+	}
+	return "", false
 }

@@ -18,7 +18,7 @@ import (
 // Service serves the anomaly endpoints.
 type Service struct {
 	store   *Store
-	secret  []byte
+	secrets [][]byte
 	cursors *page.Codec
 	log     *slog.Logger
 }
@@ -27,7 +27,16 @@ type Service struct {
 // the gateways' ingest calls); cursorKey signs listing cursors; now nil
 // means time.Now.
 func New(d *db.DB, secret, cursorKey []byte, now func() time.Time) *Service {
-	return &Service{store: NewStore(d, now), secret: secret, cursors: page.NewCodec(cursorKey), log: slog.Default()}
+	return &Service{store: NewStore(d, now), secrets: [][]byte{secret}, cursors: page.NewCodec(cursorKey), log: slog.Default()}
+}
+
+// AcceptSecret also accepts another shared secret on ingest
+// (HUB_GATEWAY_SECRET_ACCEPT during a rollover); empty: none. It returns s.
+func (s *Service) AcceptSecret(secret []byte) *Service {
+	if len(secret) > 0 {
+		s.secrets = append(s.secrets, secret)
+	}
+	return s
 }
 
 // Register adds the routes to mux:
@@ -43,7 +52,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 // (contract.ValidGatewayAuthorization).
 func (s *Service) internal(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !contract.ValidGatewayAuthorization(r.Header.Get("Authorization"), s.secret) {
+		if !contract.ValidGatewayAuthorization(r.Header.Get("Authorization"), s.secrets...) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hubchantier-internal"`)
 			httpx.Problem(w, r, problem.New(http.StatusUnauthorized, "gateway-secret", "Unauthorized",
 				"internal endpoints need Authorization: Bearer <HUB_GATEWAY_SECRET>"))

@@ -10,12 +10,26 @@ import (
 
 // WithGatewaySecret sets the shared secret (HUB_GATEWAY_SECRET) from which
 // the checkpoint key is derived: ingest refuses checkpoints it did not
-// sign and Verify checks their signatures. It returns s.
-func (s *Store) WithGatewaySecret(secret []byte) *Store {
-	if len(secret) > 0 {
-		s.checkpointKey = auditchain.CheckpointKey(secret)
+// sign and Verify checks their signatures. accept are further secrets
+// whose checkpoints verify too (HUB_GATEWAY_SECRET_ACCEPT during a
+// rollover). It returns s.
+func (s *Store) WithGatewaySecret(secret []byte, accept ...[]byte) *Store {
+	for _, k := range append([][]byte{secret}, accept...) {
+		if len(k) > 0 {
+			s.checkpointKeys = append(s.checkpointKeys, auditchain.CheckpointKey(k))
+		}
 	}
 	return s
+}
+
+// checkpointValid reports whether one of the keys signed cp.
+func (s *Store) checkpointValid(cp *auditchain.Checkpoint) bool {
+	for _, k := range s.checkpointKeys {
+		if cp.Valid(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // SaveCheckpoint keeps cp as its gateway's checkpoint unless a checkpoint
@@ -58,7 +72,7 @@ func (s *Store) checkCheckpoint(cp *auditchain.Checkpoint, recs []auditchain.Rec
 	switch {
 	case cp.GatewayID == "" || len(cp.GatewayID) > 64 || cp.Seq < 1 || len(cp.Hash) != 64:
 		return "checkpoint: gateway_id, seq and hash are required"
-	case s.checkpointKey == nil || !cp.Valid(s.checkpointKey):
+	case !s.checkpointValid(cp):
 		return "checkpoint: signature does not verify"
 	}
 	for i := range recs {

@@ -26,9 +26,10 @@ type Store struct {
 	db      *db.DB
 	cursors *page.Codec
 	now     func() time.Time
-	// checkpointKey verifies chain checkpoints (WithGatewaySecret); nil:
+	// checkpointKeys verify chain checkpoints (WithGatewaySecret): the
+	// current secret's and, during a rollover, the accepted one's; none:
 	// signatures are not checked, and ingest refuses checkpoints.
-	checkpointKey []byte
+	checkpointKeys [][]byte
 
 	mu         sync.Mutex
 	partitions map[string]bool // PostgreSQL months known to exist

@@ -86,7 +86,7 @@ type VerifyResult struct {
 // stored in audit_checkpoints), with the same hash there: a hash chain
 // alone cannot show that its newest records were deleted.
 func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyResult, error) {
-	res := VerifyResult{Starts: map[string]int64{}, Heads: map[string]int64{}, SignaturesChecked: s.checkpointKey != nil}
+	res := VerifyResult{Starts: map[string]int64{}, Heads: map[string]int64{}, SignaturesChecked: len(s.checkpointKeys) > 0}
 	cps, err := s.checkpoints(ctx)
 	if err != nil {
 		return res, err
@@ -224,7 +224,7 @@ func (s *Store) checkTail(last *auditchain.Record, cps map[string]auditchain.Che
 }
 
 func (s *Store) checkSignature(cp auditchain.Checkpoint) *Break {
-	if s.checkpointKey == nil || cp.Valid(s.checkpointKey) {
+	if len(s.checkpointKeys) == 0 || s.checkpointValid(&cp) {
 		return nil
 	}
 	return &Break{GatewayID: cp.GatewayID, Seq: cp.Seq, Kind: BreakBadCheckpoint,

@@ -37,6 +37,10 @@ type Options struct {
 	// GatewaySecret (HUB_GATEWAY_SECRET) authenticates calls to /internal/*.
 	// When empty every /internal call is refused.
 	GatewaySecret []byte
+	// AcceptSecret (HUB_GATEWAY_SECRET_ACCEPT) is a second shared secret
+	// accepted on /internal/* calls and assertions, never used to sign:
+	// the one being phased in or out during a rollover. Empty: none.
+	AcceptSecret []byte
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// BcryptCost is the password hashing cost; default bcrypt.DefaultCost.

@@ -23,7 +23,7 @@ const MaxWait = contract.MaxRevocationWait
 // "Authorization: Bearer <GatewaySecret>" (contract.ValidGatewayAuthorization).
 func (s *Service) internal(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !contract.ValidGatewayAuthorization(r.Header.Get("Authorization"), s.o.GatewaySecret) {
+		if !contract.ValidGatewayAuthorization(r.Header.Get("Authorization"), s.o.GatewaySecret, s.o.AcceptSecret) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hubchantier-internal"`)
 			httpx.Problem(w, r, problem.New(http.StatusUnauthorized, "gateway-secret", "Unauthorized",
 				"internal endpoints need Authorization: Bearer <HUB_GATEWAY_SECRET>"))

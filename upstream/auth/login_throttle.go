@@ -109,7 +109,7 @@ func (s *Service) FromGateway(r *http.Request) bool {
 	if h == "" || len(s.o.GatewaySecret) == 0 {
 		return false
 	}
-	_, err := assertion.Verify(s.o.GatewaySecret, h, r.Method, s.now())
+	_, err := assertion.VerifyAny([][]byte{s.o.GatewaySecret, s.o.AcceptSecret}, h, r.Method, s.now())
 	return err == nil
 }
 

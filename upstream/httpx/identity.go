@@ -13,12 +13,18 @@ import (
 // assertion (anonymous ones included, for login), else 401. Other paths
 // (JWKS, OAuth2, /internal with its own auth, health) pass unchanged.
 func RequireAssertion(secret []byte, now func() time.Time, next http.Handler) http.Handler {
+	return RequireAssertionAny([][]byte{secret}, now, next)
+}
+
+// RequireAssertionAny is RequireAssertion accepting assertions signed with
+// any of secrets (the current one and, during a rollover, the accepted one).
+func RequireAssertionAny(secrets [][]byte, now func() time.Time, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/api/") {
 			next.ServeHTTP(w, r)
 			return
 		}
-		c, err := assertion.Verify(secret, r.Header.Get(assertion.Header), r.Method, now())
+		c, err := assertion.VerifyAny(secrets, r.Header.Get(assertion.Header), r.Method, now())
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hubchantier"`)
 			Problem(w, r, problem.New(http.StatusUnauthorized, "gateway-assertion", "Unauthorized",

@@ -29,6 +29,11 @@ type Config struct {
 	// GatewaySecret is HUB_GATEWAY_SECRET, shared with the gateway: it
 	// verifies identity assertions and authenticates /internal/* calls.
 	GatewaySecret []byte
+	// AcceptSecret is HUB_GATEWAY_SECRET_ACCEPT: during a rollover of the
+	// shared secret, the other secret (the next one, then the previous
+	// one), accepted on assertions and internal calls, never used to sign
+	// or to derive keys (docs/deployment.md). Empty: none.
+	AcceptSecret []byte
 	// Issuer and Audience are the iss/aud of the JWTs this service signs.
 	Issuer, Audience string
 	// Logger receives one line per request; nil discards.
@@ -50,6 +55,9 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	if len(cfg.GatewaySecret) < MinSecretLen {
 		return nil, nil, errors.New("HUB_GATEWAY_SECRET must be at least 32 bytes")
 	}
+	if len(cfg.AcceptSecret) > 0 && len(cfg.AcceptSecret) < MinSecretLen {
+		return nil, nil, errors.New("HUB_GATEWAY_SECRET_ACCEPT must be at least 32 bytes when set")
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -60,6 +68,7 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 		Issuer:        cfg.Issuer,
 		Audience:      cfg.Audience,
 		GatewaySecret: cfg.GatewaySecret,
+		AcceptSecret:  cfg.AcceptSecret,
 		Now:           cfg.Now,
 		BcryptCost:    cfg.BcryptCost,
 		LoginThrottle: cfg.LoginThrottle,
@@ -72,8 +81,8 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	oauth.New(d, a, oauth.Options{Now: cfg.Now, Logger: cfg.Logger, PublicURL: cfg.PublicURL,
 		CSRFKey: deriveKey(cfg.GatewaySecret, "oauth-csrf")}).Register(mux)
 	domain.New(d, deriveKey(cfg.GatewaySecret, "cursor")).Register(mux)
-	anomaly.New(d, cfg.GatewaySecret, deriveKey(cfg.GatewaySecret, "cursor"), cfg.Now).Register(mux)
-	audit.New(d, deriveKey(cfg.GatewaySecret, "audit-cursor")).Register(mux, cfg.GatewaySecret)
+	anomaly.New(d, cfg.GatewaySecret, deriveKey(cfg.GatewaySecret, "cursor"), cfg.Now).AcceptSecret(cfg.AcceptSecret).Register(mux)
+	audit.New(d, deriveKey(cfg.GatewaySecret, "audit-cursor")).Register(mux, cfg.GatewaySecret, cfg.AcceptSecret)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.PingContext(r.Context()); err != nil {
 			httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
@@ -84,7 +93,7 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	// Principals runs on every authenticated /api/* request: it loads the
 	// caller's current role and state (one primary-key lookup), so no
 	// handler trusts the role of a token or of the gateway's assertion.
-	var h http.Handler = httpx.RequireAssertion(cfg.GatewaySecret, cfg.Now, a.Principals(problemMux(mux)))
+	var h http.Handler = httpx.RequireAssertionAny([][]byte{cfg.GatewaySecret, cfg.AcceptSecret}, cfg.Now, a.Principals(problemMux(mux)))
 	h = logRequests(cfg.Logger, h)
 	return h, a, nil
 }

@@ -37,6 +37,7 @@ type Handler struct {
 	duration *prometheus.HistogramVec
 	now      func() time.Time
 	routes   *hub.Routes
+	fwd      *forwardedWarner
 }
 
 // CaddyModule returns the Caddy module information.
@@ -56,12 +57,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.requests, h.duration, h.now = m.RequestsTotal, m.RequestDuration, time.Now
 	h.routes = hub.RoutesOf(ctx)
+	h.fwd = &forwardedWarner{log: ctx.Logger()}
 	return nil
 }
 
 // ServeHTTP times the rest of the chain and records its outcome.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := h.now()
+	h.fwd.check(r, start)
 	// Outermost, hub_metrics installs the request's one status recorder
 	// (bodies stream through); hub_anomaly reads the same one.
 	st := hub.TrackStatus(w, r)

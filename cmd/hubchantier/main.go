@@ -231,6 +231,10 @@ func (c *cli) open(ctx context.Context) (*db.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.dbPool(d.DB); err != nil {
+		d.Close()
+		return nil, err
+	}
 	if err := d.Migrate(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("migrate: %w", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hubchantier/hubgate/upstream/audit"
+	"github.com/hubchantier/hubgate/upstream/metrics"
 	"github.com/hubchantier/hubgate/upstream/server"
 )
 
@@ -45,7 +46,24 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer d.Close()
+	// Prometheus metrics (docs/upstream.md, "Metrics"): off unless
+	// HUB_METRICS_ADDR is set, on their own listener.
+	var m *metrics.Metrics
+	if ma := c.getenv("HUB_METRICS_ADDR"); ma != "" {
+		m = metrics.New(d.DB)
+		mln, err := net.Listen("tcp", ma)
+		if err != nil {
+			return fmt.Errorf("listen for metrics on %s: %w", ma, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	h, _, err := server.New(ctx, server.Config{
+		Metrics:       m,
 		GatewaySecret: secret,
 		AcceptSecret:  []byte(c.getenv("HUB_GATEWAY_SECRET_ACCEPT")),
 		Issuer:        c.getenv("HUB_JWT_ISSUER"),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -46,4 +47,44 @@ func (c *cli) loginThrottle() (auth.LoginThrottleOptions, error) {
 		o.Window = d
 	}
 	return o, nil
+}
+
+// dbPool applies the connection pool settings of the environment to d:
+// HUB_DB_MAX_OPEN_CONNS (default 20 on PostgreSQL, 8 on SQLite),
+// HUB_DB_MAX_IDLE_CONNS (default 10 / 2), HUB_DB_CONN_MAX_LIFETIME (default
+// none) and HUB_DB_CONN_MAX_IDLE_TIME (default 5m on PostgreSQL). Several
+// upstream instances share PostgreSQL's max_connections: size
+// instances × max open below it (docs/upstream.md).
+func (c *cli) dbPool(d *sql.DB) error {
+	for _, n := range []struct {
+		name string
+		set  func(int)
+	}{
+		{"HUB_DB_MAX_OPEN_CONNS", d.SetMaxOpenConns},
+		{"HUB_DB_MAX_IDLE_CONNS", d.SetMaxIdleConns},
+	} {
+		if v := c.getenv(n.name); v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil || i < 1 || i > 10000 {
+				return fmt.Errorf("%s must be an integer from 1 to 10000, got %q", n.name, v)
+			}
+			n.set(i)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		set  func(time.Duration)
+	}{
+		{"HUB_DB_CONN_MAX_LIFETIME", d.SetConnMaxLifetime},
+		{"HUB_DB_CONN_MAX_IDLE_TIME", d.SetConnMaxIdleTime},
+	} {
+		if v := c.getenv(n.name); v != "" {
+			dur, err := time.ParseDuration(v)
+			if err != nil || dur < time.Second {
+				return fmt.Errorf("%s must be a duration of at least 1s (e.g. 30m), got %q", n.name, v)
+			}
+			n.set(dur)
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +22,10 @@ func TestServeConfigRefused(t *testing.T) {
 		"failures not int": {"HUB_LOGIN_MAX_FAILURES", "five"},
 		"failures zero":    {"HUB_LOGIN_MAX_FAILURES", "0"},
 		"window":           {"HUB_LOGIN_FAILURE_WINDOW", "soon"},
+		"pool size":        {"HUB_DB_MAX_OPEN_CONNS", "0"},
+		"idle pool":        {"HUB_DB_MAX_IDLE_CONNS", "many"},
+		"lifetime":         {"HUB_DB_CONN_MAX_LIFETIME", "1ms"},
+		"idle time":        {"HUB_DB_CONN_MAX_IDLE_TIME", "forever"},
 	} {
 		env := map[string]string{v[0]: v[1]}
 		for k, val := range base {
@@ -42,5 +47,23 @@ func TestServeConfigParsed(t *testing.T) {
 	}
 	if o, err := c.loginThrottle(); err != nil || o.MaxFailures != 8 || o.Window != 30*time.Minute {
 		t.Fatalf("loginThrottle %+v %v", o, err)
+	}
+}
+
+// TestDBPoolApplied: the pool settings reach database/sql.
+func TestDBPoolApplied(t *testing.T) {
+	d, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c := &cli{getenv: func(k string) string {
+		return map[string]string{"HUB_DB_MAX_OPEN_CONNS": "3", "HUB_DB_CONN_MAX_LIFETIME": "30m"}[k]
+	}}
+	if err := c.dbPool(d); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Stats().MaxOpenConnections; got != 3 {
+		t.Fatalf("MaxOpenConnections %d, want 3", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/domain"
 	"github.com/hubchantier/hubgate/upstream/httpx"
+	"github.com/hubchantier/hubgate/upstream/metrics"
 	"github.com/hubchantier/hubgate/upstream/oauth"
 )
 
@@ -45,6 +46,9 @@ type Config struct {
 	// PublicURL is HUB_PUBLIC_URL, the gateway's external base URL: the
 	// OAuth2 metadata's endpoints (docs/oauth2.md). Empty: no metadata.
 	PublicURL string
+	// Metrics, when set, counts and times every request by route pattern
+	// (upstream/metrics); its /metrics is served on its own listener.
+	Metrics *metrics.Metrics
 	// LoginThrottle configures the per-account slowdown of password checks
 	// (docs/auth.md); zero values take the defaults.
 	LoginThrottle auth.LoginThrottleOptions
@@ -93,8 +97,15 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	// Principals runs on every authenticated /api/* request: it loads the
 	// caller's current role and state (one primary-key lookup), so no
 	// handler trusts the role of a token or of the gateway's assertion.
-	var h http.Handler = httpx.RequireAssertionAny([][]byte{cfg.GatewaySecret, cfg.AcceptSecret}, cfg.Now, a.Principals(problemMux(mux)))
+	routed := problemMux(mux)
+	if cfg.Metrics != nil {
+		routed = metrics.Inner(routed)
+	}
+	var h http.Handler = httpx.RequireAssertionAny([][]byte{cfg.GatewaySecret, cfg.AcceptSecret}, cfg.Now, a.Principals(routed))
 	h = logRequests(cfg.Logger, h)
+	if cfg.Metrics != nil {
+		h = cfg.Metrics.Outer(h)
+	}
 	return h, a, nil
 }
 

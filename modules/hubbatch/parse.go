@@ -176,7 +176,9 @@ func checkPath(p string) string {
 	case len(p) > 2048:
 		return "at most 2048 bytes"
 	}
-	if msg := cleanPath(p); msg != "" {
+	// References stand for one escaped value each: checked as a plain
+	// segment here (a pointer's # is no fragment), and again once resolved.
+	if msg := cleanPath(refPattern.ReplaceAllString(p, "ref")); msg != "" {
 		return msg
 	}
 	return ""

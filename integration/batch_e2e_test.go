@@ -1,0 +1,192 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// op is one batch operation as a client writes it.
+type op map[string]any
+
+// batchResult is one entry of a batch answer's results.
+type batchResult struct {
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	Body    json.RawMessage   `json:"body"`
+}
+
+// obj decodes a result's body as an object.
+func (b batchResult) obj(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b.Body, &m); err != nil {
+		t.Fatalf("result body not an object: %v: %s", err, b.Body)
+	}
+	return m
+}
+
+// batch posts a batch to prefix+/batch and returns the answer and its results.
+func (s *stack) batch(prefix string, auth []string, body map[string]any) (response, []batchResult) {
+	s.t.Helper()
+	r := s.gwDo("POST", prefix+"/batch", body, auth...)
+	if r.status != 200 {
+		return r, nil
+	}
+	var env struct {
+		Results []batchResult `json:"results"`
+	}
+	if err := json.Unmarshal(r.body, &env); err != nil {
+		s.t.Fatalf("batch answer: %v: %s", err, r.body)
+	}
+	if ops, _ := body["operations"].([]op); len(env.Results) != len(ops) {
+		s.t.Fatalf("batch answer has %d results for %d operations: %s", len(env.Results), len(ops), r.body)
+	}
+	return r, env.Results
+}
+
+// statuses lists the results' statuses.
+func statuses(rs []batchResult) []int {
+	out := make([]int, len(rs))
+	for i, r := range rs {
+		out[i] = r.Status
+	}
+	return out
+}
+
+// wantStatuses fails unless the results have exactly these statuses.
+func wantStatuses(t *testing.T, what string, rs []batchResult, want ...int) {
+	t.Helper()
+	if fmt.Sprint(statuses(rs)) != fmt.Sprint(want) {
+		for i, r := range rs {
+			t.Logf("result %d: %d %s", i, r.Status, r.Body)
+		}
+		t.Fatalf("%s: statuses %v, want %v", what, statuses(rs), want)
+	}
+}
+
+// resultProblem fails unless result r is a problem of the given type slug.
+func resultProblem(t *testing.T, what string, r batchResult, status int, slug string) {
+	t.Helper()
+	if r.Status != status || !strings.HasPrefix(r.Headers["Content-Type"], "application/problem+json") {
+		t.Fatalf("%s: want a %d problem, got %d %v %s", what, status, r.Status, r.Headers, r.Body)
+	}
+	if got := r.obj(t)["type"]; got != "urn:hubchantier:problem:"+slug {
+		t.Fatalf("%s: type %v, want %s", what, got, slug)
+	}
+}
+
+// batchStack is a seeded stack with a read-write API key of an admin
+// (etag@example.com); gwEnv is added to the gateway's environment.
+func batchStack(t *testing.T, b backend, gwEnv ...string) (*stack, []string) {
+	t.Helper()
+	s := newStack(t, b, gwEnv...)
+	s.createUser("etag@example.com", "admin")
+	s.cli("seed")
+	jwt := s.login("etag@example.com", "correct-horse-battery")
+	_, key := s.createKey(jwt, map[string]any{"name": "batch", "scopes": []string{"read", "write"}})
+	return s, bearer(key)
+}
+
+// TestBatchE2E runs batches through the real binaries on the memory and
+// Redis stores: references, If-Match and ?fields= per operation, v2 names,
+// per-operation scopes (a read-only key's POST is refused alone), the
+// limits (101 operations, nested batches, strict bodies) and failed
+// dependencies.
+func TestBatchE2E(t *testing.T) {
+	for _, b := range []backend{backends[0], backends[1]} {
+		t.Run(b.name, func(t *testing.T) {
+			s, auth := batchStack(t, b, "HUB_BATCH_RATE_LIMIT=1000/minute")
+			jwt := s.login("etag@example.com", "correct-horse-battery")
+			_, roKey := s.createKey(jwt, map[string]any{"name": "ro", "scopes": []string{"read"}})
+			ro := bearer(roKey)
+
+			// Create, then patch with the created tag, then read selected
+			// fields: references to the id and the ETag of operation 0.
+			r, rs := s.batch("/api/v1", auth, map[string]any{"operations": []op{
+				{"method": "POST", "path": "/chantiers", "body": map[string]any{"nom": "Batch A", "budget": 10}},
+				{"method": "PATCH", "path": "/chantiers/{$0.body.id}", "body": map[string]any{"nom": "Batch A2"},
+					"headers": map[string]string{"If-Match": "{$0.headers.ETag}"}},
+				{"method": "GET", "path": "/chantiers/{$0#/body/id}?fields=id,nom"},
+				{"method": "PATCH", "path": "/chantiers/{$0.body.id}", "body": map[string]any{"nom": "stale"},
+					"headers": map[string]string{"If-Match": "{$0.headers.ETag}"}},
+			}})
+			if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+				t.Fatalf("batch: %d %s", r.status, r.body)
+			}
+			wantStatuses(t, "create/patch/get/stale patch", rs, 201, 200, 200, 412)
+			id := fmt.Sprint(rs[0].obj(t)["id"])
+			if rs[0].Headers["ETag"] == "" || rs[0].Headers["X-Request-Id"] == "" {
+				t.Fatalf("create result headers %v: no ETag or X-Request-Id", rs[0].Headers)
+			}
+			if got := rs[2].obj(t); len(got) != 2 || got["nom"] != "Batch A2" || fmt.Sprint(got["id"]) != id {
+				t.Fatalf("GET ?fields=id,nom in a batch: %v", got)
+			}
+			resultProblem(t, "stale If-Match", rs[3], 412, "precondition-failed")
+			if rs[1].Headers["X-Request-Id"] == rs[0].Headers["X-Request-Id"] || rs[0].Headers["X-Request-Id"] == r.header.Get("X-Request-Id") {
+				t.Fatal("operations do not have request ids of their own")
+			}
+
+			// A read-only key: its GET runs, its POST alone is refused; an
+			// operation referring to the refused one gets 424.
+			_, rs = s.batch("/api/v1", ro, map[string]any{"operations": []op{
+				{"method": "GET", "path": "/chantiers/" + id},
+				{"method": "POST", "path": "/chantiers", "body": map[string]any{"nom": "nope"}},
+				{"method": "GET", "path": "/chantiers/{$1.body.id}"},
+				{"method": "GET", "path": "/chantiers?limit=1"},
+			}})
+			wantStatuses(t, "read-only key", rs, 200, 403, 424, 200)
+			resultProblem(t, "read-only POST", rs[1], 403, "insufficient-scope")
+			resultProblem(t, "reference to a failed operation", rs[2], 424, "failed-dependency")
+
+			// v2: names mapped on the way in and out.
+			_, rs = s.batch("/api/v2", auth, map[string]any{"operations": []op{
+				{"method": "POST", "path": "/chantiers", "body": map[string]any{"name": "Batch v2", "budget": 5}},
+				{"method": "GET", "path": "/chantiers/{$0.body.id}?fields=id,name"},
+			}})
+			wantStatuses(t, "v2", rs, 201, 200)
+			if got := rs[1].obj(t); got["name"] != "Batch v2" || len(got) != 2 {
+				t.Fatalf("v2 GET in a batch: %v", got)
+			}
+
+			// Parallel: independent reads at once, a dependent one after its source.
+			ops := []op{{"method": "POST", "path": "/chantiers", "body": map[string]any{"nom": "P"}}}
+			for i := 0; i < 8; i++ {
+				ops = append(ops, op{"method": "GET", "path": "/chantiers/" + id})
+			}
+			ops = append(ops, op{"method": "DELETE", "path": "/chantiers/{$0.body.id}"})
+			_, rs = s.batch("/api/v1", auth, map[string]any{"parallel": true, "operations": ops})
+			wantStatuses(t, "parallel", rs, 201, 200, 200, 200, 200, 200, 200, 200, 200, 204)
+
+			// Limits: 101 operations, nested batch, strict body, headers.
+			many := make([]op, 101)
+			for i := range many {
+				many[i] = op{"method": "GET", "path": "/chantiers/" + id}
+			}
+			r, _ = s.batch("/api/v1", auth, map[string]any{"operations": many})
+			wantProblem(t, "101 operations", r, 400, "batch-too-large")
+			if r.json(t)["limit"] != float64(100) || !strings.Contains(fmt.Sprint(r.json(t)["detail"]), "100") {
+				t.Fatalf("101 operations: the problem does not name the limit: %s", r.body)
+			}
+			for name, body := range map[string]map[string]any{
+				"nested":         {"operations": []op{{"method": "POST", "path": "/batch", "body": map[string]any{"operations": []op{}}}}},
+				"unknown member": {"operations": []op{{"method": "GET", "path": "/chantiers"}}, "atomik": true},
+				"forward ref":    {"operations": []op{{"method": "GET", "path": "/chantiers/{$1.body.id}"}, {"method": "GET", "path": "/chantiers"}}},
+				"credentials":    {"operations": []op{{"method": "GET", "path": "/chantiers", "headers": map[string]string{"Authorization": "Bearer x"}}}},
+				"identity":       {"operations": []op{{"method": "GET", "path": "/chantiers", "headers": map[string]string{"X-Hub-Identity": "x"}}}},
+				"escape":         {"operations": []op{{"method": "GET", "path": "/../../internal/revocations"}}},
+				"empty":          {"operations": []op{}},
+			} {
+				r, _ := s.batch("/api/v1", auth, body)
+				wantProblem(t, name, r, 400, "invalid-batch")
+			}
+			r = s.gwDo("POST", "/api/v1/batch", nil, with(auth, "Content-Type", "application/json")...)
+			wantProblem(t, "no body", r, 400, "invalid-batch")
+			r = s.gwDo("GET", "/api/v1/batch", nil, auth...)
+			wantProblem(t, "GET /batch", r, 405, "method-not-allowed")
+			r = s.gwDo("POST", "/api/v1/batch", map[string]any{"operations": []op{{"method": "GET", "path": "/chantiers"}}})
+			wantProblem(t, "anonymous batch", r, 401, "")
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // op is one batch operation as a client writes it.
@@ -124,6 +125,8 @@ func TestBatchE2E(t *testing.T) {
 				t.Fatalf("GET ?fields=id,nom in a batch: %v", got)
 			}
 			resultProblem(t, "stale If-Match", rs[3], 412, "precondition-failed")
+			checkBatchAudit(t, s, bearer(jwt), r.header.Get("X-Request-Id"), rs,
+				"create_chantier", "update_chantier", "read_chantier", "update_chantier")
 			if rs[1].Headers["X-Request-Id"] == rs[0].Headers["X-Request-Id"] || rs[0].Headers["X-Request-Id"] == r.header.Get("X-Request-Id") {
 				t.Fatal("operations do not have request ids of their own")
 			}
@@ -188,5 +191,108 @@ func TestBatchE2E(t *testing.T) {
 			r = s.gwDo("POST", "/api/v1/batch", map[string]any{"operations": []op{{"method": "GET", "path": "/chantiers"}}})
 			wantProblem(t, "anonymous batch", r, 401, "")
 		})
+	}
+}
+
+// checkBatchAudit waits for the audit records of a batch's operations: one
+// per operation, each with the operation's own request id and action and
+// linked to the batch call's record by batch_request_id.
+func checkBatchAudit(t *testing.T, s *stack, admin []string, batchRID string, rs []batchResult, actions ...string) {
+	t.Helper()
+	var recs []map[string]any
+	eventually(t, 20*time.Second, "the batch's audit records", func() bool {
+		r := s.gwDo("GET", "/api/v1/admin/audit-logs?batch_request_id="+batchRID, nil, admin...)
+		if r.status != 200 {
+			t.Fatalf("audit-logs?batch_request_id: %d %s", r.status, r.body)
+		}
+		var env struct {
+			Data []map[string]any `json:"data"`
+		}
+		if err := json.Unmarshal(r.body, &env); err != nil {
+			t.Fatal(err)
+		}
+		recs = env.Data
+		return len(recs) >= len(rs) && len(s.auditRecords(admin, batchRID)) == 1
+	})
+	if len(recs) != len(rs) {
+		t.Fatalf("%d audit records for a batch of %d operations", len(recs), len(rs))
+	}
+	byRID := map[string]map[string]any{}
+	for _, rec := range recs {
+		byRID[fmt.Sprint(rec["request_id"])] = rec
+	}
+	for i, res := range rs {
+		rec := byRID[res.Headers["X-Request-Id"]]
+		if rec == nil {
+			t.Fatalf("operation %d (request id %s) has no audit record", i, res.Headers["X-Request-Id"])
+		}
+		if rec["action"] != actions[i] || rec["status_code"] != float64(res.Status) || rec["batch_request_id"] != batchRID {
+			t.Fatalf("operation %d's audit record %v: want action %s, status %d, batch_request_id %s", i, rec, actions[i], res.Status, batchRID)
+		}
+	}
+	if call := s.auditRecords(admin, batchRID)[0]; call["endpoint"] != "/api/v1/batch" || call["batch_request_id"] != nil && call["batch_request_id"] != "" {
+		t.Fatalf("the batch call's own record: %v", call)
+	}
+}
+
+// TestBatchRateLimitE2E: each operation counts against the caller's
+// limits (operations past a key's quota get 429 alone, and the next batch
+// call is refused whole), and the batch call itself against the shipped
+// batch rule (10/minute per principal).
+func TestBatchRateLimitE2E(t *testing.T) {
+	s, _ := batchStack(t, backends[0])
+	jwt := s.login("etag@example.com", "correct-horse-battery")
+	owner := s.userIDOf(bearer(jwt), "etag@example.com")
+	r := s.gwDo("POST", "/api/v1/admin/api-keys", map[string]any{
+		"user_id": owner, "name": "five", "scopes": []string{"read"}, "rate_limit": "5/minute",
+	}, bearer(jwt)...)
+	if r.status != 201 {
+		t.Fatalf("admin create key: %d %s", r.status, r.body)
+	}
+	five := bearer(r.json(t)["key"].(string))
+	ops := make([]op, 6)
+	for i := range ops {
+		ops[i] = op{"method": "GET", "path": "/chantiers?limit=1"}
+	}
+	// The batch call takes one of the five, its operations the rest.
+	_, rs := s.batch("/api/v1", five, map[string]any{"operations": ops})
+	wantStatuses(t, "6 operations with 5/minute", rs, 200, 200, 200, 200, 429, 429)
+	resultProblem(t, "operation past the quota", rs[4], 429, "rate-limited")
+	if rs[4].Headers["Retry-After"] == "" || rs[3].Headers["RateLimit"] == "" {
+		t.Fatalf("rate-limit headers missing from results: %v / %v", rs[3].Headers, rs[4].Headers)
+	}
+	r, _ = s.batch("/api/v1", five, map[string]any{"operations": ops[:1]})
+	checkRateLimited(t, r, "per-key", 5, 60, 60)
+
+	// The batch rule: ten batch calls a minute per principal.
+	admin := bearer(jwt)
+	for i := 0; i < 10; i++ {
+		_, rs := s.batch("/api/v1", admin, map[string]any{"operations": ops[:1]})
+		wantStatuses(t, fmt.Sprintf("batch call %d", i+1), rs, 200)
+	}
+	r, _ = s.batch("/api/v2", admin, map[string]any{"operations": ops[:1]})
+	checkRateLimited(t, r, "batch", 10, 60, 60)
+}
+
+// TestBatchDeadlineE2E: operations the batch's deadline leaves unrun get
+// 504 (batch-deadline); the answer still has one result per operation.
+func TestBatchDeadlineE2E(t *testing.T) {
+	s, auth := batchStack(t, backends[0], "HUB_BATCH_TIMEOUT=1ms")
+	ops := make([]op, 30)
+	for i := range ops {
+		ops[i] = op{"method": "GET", "path": "/chantiers?limit=100"}
+	}
+	_, rs := s.batch("/api/v1", auth, map[string]any{"operations": ops})
+	first := -1
+	for i, r := range rs {
+		if r.Status == 504 && first < 0 {
+			first = i
+		}
+		if first >= 0 {
+			resultProblem(t, fmt.Sprintf("operation %d after the deadline", i), r, 504, "batch-deadline")
+		}
+	}
+	if first < 0 {
+		t.Fatalf("no operation of a 30-operation batch missed a 1ms deadline: %v", statuses(rs))
 	}
 }

@@ -82,11 +82,11 @@ type Handler struct {
 	// Authorization, X-API-Key and X-Hub-* can never be allowed.
 	Headers []string `json:"headers,omitempty"`
 
-	allowed  map[string]bool
-	app      *hub.App
-	log      *zap.Logger
-	metrics  metrics
-	now      func() time.Time
+	allowed map[string]bool
+	app     *hub.App
+	log     *zap.Logger
+	metrics metrics
+	now     func() time.Time
 }
 
 // CaddyModule returns the Caddy module information.

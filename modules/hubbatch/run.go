@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -39,17 +39,28 @@ type batchRun struct {
 	link    hub.BatchLink // the fields every operation's link shares
 	results []*result
 	ctx     context.Context
+	expired atomic.Bool // the deadline passed
 }
 
 // run executes the batch and returns its results, one per operation.
 func (h *Handler) run(r *http.Request, srv *caddyhttp.Server, prefix string, b *batchBody) []*result {
-	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(h.Timeout))
+	// The deadline cancels the operations still running rather than
+	// letting their context expire: reverse_proxy counts an expired
+	// context against the upstream's health (a failure of the upstream),
+	// a cancelled one as the client's (499). The batch's deadline is
+	// neither, and its operations get 504 from here.
+	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	br := &batchRun{
 		h: h, parent: r, srv: srv, prefix: prefix, ops: b.Operations, ctx: ctx,
 		link:    hub.BatchLink{RequestID: hub.RequestID(r), Identity: hub.IdentityOf(r)},
 		results: make([]*result, len(b.Operations)),
 	}
+	timer := time.AfterFunc(time.Duration(h.Timeout), func() {
+		br.expired.Store(true)
+		cancel()
+	})
+	defer timer.Stop()
 	switch {
 	case b.Atomic:
 		br.atomic()
@@ -184,8 +195,8 @@ func (br *batchRun) send(i int, method, target string, headers map[string]string
 	}
 	rec := newRecorder(br.h.MaxResultSize)
 	br.serve(rec, sub)
-	if br.ctx.Err() != nil && errors.Is(br.ctx.Err(), context.DeadlineExceeded) && rec.status == 0 {
-		return deadlineResult()
+	if br.expired.Load() && (rec.status == 0 || rec.status == 499) {
+		return deadlineResult() // cut short by the deadline
 	}
 	return rec.result()
 }

@@ -296,3 +296,89 @@ func TestBatchDeadlineE2E(t *testing.T) {
 		t.Fatalf("no operation of a 30-operation batch missed a 1ms deadline: %v", statuses(rs))
 	}
 }
+
+// countOf returns the exact number of rows of a collection.
+func countOf(t *testing.T, s *stack, auth []string, collection string) int {
+	t.Helper()
+	r := s.gwDo("GET", "/api/v1/"+collection+"?limit=1&total=exact", nil, auth...)
+	if r.status != 200 {
+		t.Fatalf("count %s: %d %s", collection, r.status, r.body)
+	}
+	p, _ := r.json(t)["pagination"].(map[string]any)
+	n, ok := p["total"].(float64)
+	if !ok {
+		t.Fatalf("count %s: no pagination.total in %s", collection, r.body)
+	}
+	return int(n)
+}
+
+// TestBatchAtomicE2E: atomic batches on SQLite and PostgreSQL are all or
+// nothing in one upstream transaction. A failing operation keeps its
+// error, every other gets 424, and nothing is applied (counted after);
+// a successful batch is committed, its later operations seeing the
+// earlier ones' uncommitted rows; a read-only key's POST rolls back its
+// whole atomic batch; the database takes writes right after (the
+// transaction is over, SQLite's write lock released).
+func TestBatchAtomicE2E(t *testing.T) {
+	for _, b := range []backend{backends[0], backends[3]} {
+		t.Run(b.name, func(t *testing.T) {
+			s, auth := batchStack(t, b, "HUB_BATCH_RATE_LIMIT=1000/minute")
+			jwt := s.login("etag@example.com", "correct-horse-battery")
+			_, roKey := s.createKey(jwt, map[string]any{"name": "ro", "scopes": []string{"read"}})
+			chantiers, signalements := countOf(t, s, auth, "chantiers"), countOf(t, s, auth, "signalements")
+
+			// Fails at operation 2 (invalid gravite): nothing applied.
+			_, rs := s.batch("/api/v1", auth, map[string]any{"atomic": true, "operations": []op{
+				{"method": "POST", "path": "/chantiers", "body": map[string]any{"nom": "Atomic A"}},
+				{"method": "POST", "path": "/signalements", "body": map[string]any{"chantier_id": "{$0.body.id}", "titre": "fuite"}},
+				{"method": "POST", "path": "/signalements", "body": map[string]any{"chantier_id": "{$0.body.id}", "titre": "x", "gravite": "apocalyptique"}},
+				{"method": "GET", "path": "/chantiers/{$0.body.id}"},
+			}})
+			if len(rs) != 4 || rs[0].Status != 424 || rs[1].Status != 424 || rs[2].Status < 400 || rs[2].Status == 424 || rs[3].Status != 424 {
+				t.Fatalf("atomic batch failing at operation 2: %v", statuses(rs))
+			}
+			resultProblem(t, "rolled-back operation", rs[0], 424, "batch-rolled-back")
+			resultProblem(t, "not-run operation", rs[3], 424, "batch-rolled-back")
+			if rs[2].Headers["Content-Type"] == "" || !strings.Contains(string(rs[2].Body), "gravite") {
+				t.Fatalf("the failing operation lost its error: %s", rs[2].Body)
+			}
+			if c, sg := countOf(t, s, auth, "chantiers"), countOf(t, s, auth, "signalements"); c != chantiers || sg != signalements {
+				t.Fatalf("after a rolled-back atomic batch: %d chantiers (was %d), %d signalements (was %d)", c, chantiers, sg, signalements)
+			}
+
+			// All succeed: committed; reads inside see the batch's own rows.
+			_, rs = s.batch("/api/v1", auth, map[string]any{"atomic": true, "operations": []op{
+				{"method": "POST", "path": "/chantiers", "body": map[string]any{"nom": "Atomic B"}},
+				{"method": "PATCH", "path": "/chantiers/{$0.body.id}", "body": map[string]any{"nom": "Atomic B2"},
+					"headers": map[string]string{"If-Match": "{$0.headers.ETag}"}},
+				{"method": "POST", "path": "/signalements", "body": map[string]any{"chantier_id": "{$0.body.id}", "titre": "fuite"}},
+				{"method": "GET", "path": "/chantiers/{$0.body.id}?fields=nom"},
+			}})
+			wantStatuses(t, "atomic success", rs, 201, 200, 201, 200)
+			if got := rs[3].obj(t)["nom"]; got != "Atomic B2" {
+				t.Fatalf("read inside the atomic batch: nom %v", got)
+			}
+			id := fmt.Sprint(rs[0].obj(t)["id"])
+			r := s.gwDo("GET", "/api/v1/chantiers/"+id, nil, auth...)
+			if r.status != 200 || r.json(t)["nom"] != "Atomic B2" {
+				t.Fatalf("committed chantier: %d %s", r.status, r.body)
+			}
+			if c := countOf(t, s, auth, "signalements"); c != signalements+1 {
+				t.Fatalf("after a committed atomic batch: %d signalements, want %d", c, signalements+1)
+			}
+
+			// A read-only key: its POST is refused, so the batch is rolled back.
+			_, rs = s.batch("/api/v1", bearer(roKey), map[string]any{"atomic": true, "operations": []op{
+				{"method": "GET", "path": "/chantiers/" + id},
+				{"method": "PATCH", "path": "/chantiers/" + id, "body": map[string]any{"nom": "nope"}},
+			}})
+			wantStatuses(t, "atomic read-only", rs, 424, 403)
+
+			// The database takes ordinary writes again at once.
+			r = s.gwDo("PATCH", "/api/v1/chantiers/"+id, map[string]any{"nom": "after"}, auth...)
+			if r.status != 200 {
+				t.Fatalf("write after atomic batches: %d %s", r.status, r.body)
+			}
+		})
+	}
+}

@@ -68,7 +68,7 @@ func (h *Handler) run(r *http.Request, srv *caddyhttp.Server, prefix string, b *
 		br.parallel()
 	default:
 		for i := range br.ops {
-			br.results[i] = br.one(i)
+			br.results[i] = br.one(i, "")
 		}
 	}
 	for i, res := range br.results {
@@ -105,7 +105,7 @@ func (br *batchRun) parallel() {
 				return
 			}
 			defer func() { <-sem }()
-			br.results[i] = br.one(i)
+			br.results[i] = br.one(i, "")
 		}()
 	}
 	for _, d := range done {
@@ -113,10 +113,11 @@ func (br *batchRun) parallel() {
 	}
 }
 
-// one runs operation i, resolving its references first. Results of
+// one runs operation i (inside upstream transaction tx when not ""),
+// resolving its references first. Results of
 // earlier operations it refers to are complete (sequential order, or
 // waited for in parallel mode).
-func (br *batchRun) one(i int) *result {
+func (br *batchRun) one(i int, tx string) *result {
 	if br.ctx.Err() != nil {
 		return deadlineResult()
 	}
@@ -152,7 +153,7 @@ func (br *batchRun) one(i int) *result {
 	if err != nil {
 		return problemResult(problem.New(http.StatusUnprocessableEntity, "unresolved-reference", "Unresolved reference", err.Error()))
 	}
-	return br.send(i, op.Method, br.prefix+target, headers, body, "")
+	return br.send(i, op.Method, br.prefix+target, headers, body, tx)
 }
 
 // send runs one sub-request through the server and records its answer.

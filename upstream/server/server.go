@@ -15,6 +15,7 @@ import (
 	"github.com/hubchantier/hubgate/upstream/anomaly"
 	"github.com/hubchantier/hubgate/upstream/audit"
 	"github.com/hubchantier/hubgate/upstream/auth"
+	"github.com/hubchantier/hubgate/upstream/batchtx"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/domain"
 	"github.com/hubchantier/hubgate/upstream/httpx"
@@ -84,7 +85,12 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	// Principals runs on every authenticated /api/* request: it loads the
 	// caller's current role and state (one primary-key lookup), so no
 	// handler trusts the role of a token or of the gateway's assertion.
-	var h http.Handler = httpx.RequireAssertion(cfg.GatewaySecret, cfg.Now, a.Principals(problemMux(mux)))
+	// Atomic batches (issue 14): Bind sits outside Principals so that the
+	// caller's role is read inside the batch's transaction too (on SQLite
+	// the transaction holds the only write lock).
+	txs := batchtx.New(d, cfg.GatewaySecret, cfg.Logger)
+	txs.Register(mux)
+	var h http.Handler = httpx.RequireAssertion(cfg.GatewaySecret, cfg.Now, txs.Bind(a.Principals(problemMux(mux))))
 	h = logRequests(cfg.Logger, h)
 	return h, a, nil
 }

@@ -21,7 +21,7 @@ type batchBody struct {
 }
 
 // operation is one entry of operations. Path is relative to the batch's
-// version prefix (/chantiers under /api/v1/batch is /api/v1/chantiers) and
+// version prefix (/widgets under /api/v1/batch is /api/v1/widgets) and
 // may hold a query string and references to earlier results ({$0.body.id}).
 type operation struct {
 	Method  string            `json:"method"`
@@ -172,7 +172,7 @@ func checkPath(p string) string {
 	case p == "":
 		return "required"
 	case !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//"):
-		return "a path relative to the version prefix, starting with / (such as /chantiers)"
+		return "a path relative to the version prefix, starting with / (such as /widgets/42)"
 	case len(p) > 2048:
 		return "at most 2048 bytes"
 	}

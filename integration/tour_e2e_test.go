@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -163,6 +164,15 @@ func TestReadmeTour(t *testing.T) {
 	}
 	if want("v2 openapi", s.gwDo("GET", "/api/v2/openapi.json", nil), 200)["components"] == nil {
 		t.Fatal("v2 openapi without components")
+	}
+
+	// A batch: create, then read the created chantier's id and nom.
+	m = want("batch", s.do("POST", s.gw.URL+"/api/v1/batch", json.RawMessage(
+		`{"operations":[{"method":"POST","path":"/chantiers","body":{"nom":"Lot A"}},{"method":"GET","path":"/chantiers/{$0.body.id}?fields=id,nom"}]}`),
+		with(xkey, "Content-Type", "application/json")...), 200)
+	if rs, _ := m["results"].([]any); len(rs) != 2 || fmt.Sprint(rs[0].(map[string]any)["status"], rs[1].(map[string]any)["status"]) != "201 200" ||
+		fmt.Sprint(rs[1].(map[string]any)["body"]) != fmt.Sprintf("map[id:%v nom:Lot A]", rs[0].(map[string]any)["body"].(map[string]any)["id"]) {
+		t.Fatalf("batch: %v", m)
 	}
 
 	// OAuth2 metadata (RFC 8414).

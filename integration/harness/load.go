@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -18,6 +19,33 @@ type LoadResult struct {
 	All      int
 	RPS      float64
 	P50, P99 time.Duration
+}
+
+// LoadMethod and LoadBody are pseudo-headers (HTTP/2 style names, never
+// sent): a headers map holding them makes Load send that method with that
+// body instead of a GET (the batch rows POST a batch).
+const (
+	LoadMethod = ":method"
+	LoadBody   = ":body"
+)
+
+// newLoadRequest builds one request of a load run from its headers.
+func newLoadRequest(url string, h map[string]string) *http.Request {
+	method, body := http.MethodGet, h[LoadBody]
+	if m := h[LoadMethod]; m != "" {
+		method = m
+	}
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	for k, v := range h {
+		if k != LoadMethod && k != LoadBody {
+			req.Header.Set(k, v)
+		}
+	}
+	return req
 }
 
 // Load sends GETs to url from conc workers for warmup+d and reports the
@@ -51,10 +79,7 @@ func Load(url string, headers func() map[string]string, conc int, warmup, d time
 				if now.Sub(hAt) > 10*time.Second {
 					h, hAt = headers(), now
 				}
-				req, _ := http.NewRequest(http.MethodGet, url, nil)
-				for k, v := range h {
-					req.Header.Set(k, v)
-				}
+				req := newLoadRequest(url, h)
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				// A 304 is the answer a conditional GET wants (bench rows "etag").

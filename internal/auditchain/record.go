@@ -35,6 +35,10 @@ type Record struct {
 	// most 128 bytes (hub.SanitizeRequestID), "" when it sent none. It is
 	// the client's claim, kept for correlation only: it need not be unique.
 	ClientRequestID string `json:"client_request_id,omitempty"`
+	// BatchRequestID is, for an operation of a batch (POST /api/v1/batch),
+	// the request_id of the batch call, whose own record this one is
+	// linked to; "" for every other request.
+	BatchRequestID string `json:"batch_request_id,omitempty"`
 	// Timestamp is when the request arrived, UTC, microsecond precision.
 	Timestamp time.Time `json:"timestamp"`
 	// UserID is the authenticated user's id, "" when anonymous.
@@ -103,6 +107,7 @@ type canonical struct {
 	Seq             int64           `json:"seq"`
 	RequestID       string          `json:"request_id"`
 	ClientRequestID string          `json:"client_request_id,omitempty"`
+	BatchRequestID  string          `json:"batch_request_id,omitempty"`
 	Timestamp       string          `json:"timestamp"`
 	UserID          string          `json:"user_id"`
 	APIKeyID        string          `json:"api_key_id"`
@@ -132,8 +137,9 @@ type canonical struct {
 func (r *Record) Canonical() ([]byte, error) {
 	c := canonical{
 		EventID: r.EventID, GatewayID: r.GatewayID, Seq: r.Seq, RequestID: r.RequestID, ClientRequestID: r.ClientRequestID,
-		Timestamp: r.Timestamp.UTC().Format(time.RFC3339Nano),
-		UserID:    r.UserID, APIKeyID: r.APIKeyID, OAuthClientID: r.OAuthClientID, AuthMethod: r.AuthMethod,
+		BatchRequestID: r.BatchRequestID,
+		Timestamp:      r.Timestamp.UTC().Format(time.RFC3339Nano),
+		UserID:         r.UserID, APIKeyID: r.APIKeyID, OAuthClientID: r.OAuthClientID, AuthMethod: r.AuthMethod,
 		AttemptedUserID: r.AttemptedUserID, Action: r.Action, ResourceType: r.ResourceType, ResourceID: r.ResourceID,
 		HTTPMethod: r.HTTPMethod, Endpoint: r.Endpoint, Path: r.Path,
 		StatusCode: r.StatusCode, LatencyMS: r.LatencyMS, IPPrefix: AnonymizeIP(r.IPAddress),

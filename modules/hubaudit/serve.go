@@ -57,6 +57,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			UserAgent:       r.Header.Get("User-Agent"),
 		},
 	}
+	if b := hub.BatchOf(r); b != nil {
+		aw.rec.BatchRequestID = b.RequestID // an operation of a batch (hub_batch)
+	}
 	// Bodies are hashed with a key (never a plain SHA-256, which a guess
 	// of a small body reverses), and not at all where they carry
 	// credentials (issue 10).

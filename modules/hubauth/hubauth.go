@@ -143,6 +143,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 
+	if b := hub.BatchOf(r); b != nil && b.Identity != nil {
+		// An operation of a batch (hub_batch): the batch call was
+		// authenticated a moment ago and its credentials are gone; the
+		// operation gets that identity, and its own route's IP allowlist
+		// and scopes are checked below as for a single request.
+		return h.authorize(w, r, next, rule, b.Identity)
+	}
 	cred, kind, problemErr := credential(r)
 	if problemErr != nil {
 		return h.reject(w, r, problemErr)
@@ -172,6 +179,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		return h.reject(w, r, err)
 	}
+	return h.authorize(w, r, next, rule, ident)
+}
+
+// authorize checks the verified identity's IP allowlist and the route's
+// scopes, then forwards the request without its credentials.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rule *Rule, ident *hub.Identity) error {
 	if len(ident.IPAllow) > 0 {
 		ip, ok := clientIP(r)
 		if !ok || !ident.AllowsIP(ip) {
@@ -225,6 +238,11 @@ func (h *Handler) forward(r *http.Request, id *hub.Identity) error {
 	hub.SetIdentity(r, id)
 	hub.ProvideAssertion(r, h)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		tx := "" // {hub.batch.tx}: the upstream transaction of an atomic batch
+		if b := hub.BatchOf(r); b != nil {
+			tx = b.Tx
+		}
+		repl.Set("hub.batch.tx", tx)
 		repl.Set("hub.auth.subject", id.Subject)
 		repl.Set("hub.auth.key_id", id.KeyID)
 		repl.Set("hub.auth.client_id", id.ClientID)

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/hubchantier/hubgate/internal/problem"
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 // cacheName is this cache's name in Cache-Status (RFC 9211 §2).
@@ -48,6 +49,11 @@ func (h *Handler) bypass(w http.ResponseWriter, r *http.Request, next caddyhttp.
 func (h *Handler) serveRead(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *Route) error {
 	if r.Header.Get("Range") != "" || r.Header.Get("Upgrade") != "" {
 		return h.bypass(w, r, next, "bypass", "range-or-upgrade")
+	}
+	if b := hub.BatchOf(r); b != nil && b.Tx != "" {
+		// A read inside an atomic batch sees the batch's uncommitted
+		// writes, which a rollback may undo: never looked up nor stored.
+		return h.bypass(w, r, next, "bypass", "uncommitted")
 	}
 	query, ok := normalizeQuery(r.URL.RawQuery)
 	if !ok {

@@ -23,9 +23,12 @@ type Query struct {
 	RequestID    string
 	// ClientRequestID is the X-Request-Id a client sent (not unique).
 	ClientRequestID string
-	StatusCode      int
-	From, To        time.Time // From inclusive, To exclusive
-	Limit           int
+	// BatchRequestID lists the operations of one batch (the batch call's
+	// request_id).
+	BatchRequestID string
+	StatusCode     int
+	From, To       time.Time // From inclusive, To exclusive
+	Limit          int
 	// Cursor is the opaque cursor of a previous page; "" for the first.
 	Cursor string
 }
@@ -39,7 +42,7 @@ type FieldError struct {
 // filterParams are the accepted query parameters besides limit and cursor.
 var filterParams = map[string]bool{
 	"user_id": true, "resource_type": true, "resource_id": true, "action": true,
-	"request_id": true, "client_request_id": true, "status_code": true, "from": true, "to": true,
+	"request_id": true, "client_request_id": true, "batch_request_id": true, "status_code": true, "from": true, "to": true,
 }
 
 // ParseQuery reads the query string; unknown parameters are refused so a
@@ -57,7 +60,7 @@ func ParseQuery(v url.Values) (Query, []FieldError) {
 			continue
 		}
 		if !filterParams[k] {
-			errs = append(errs, FieldError{k, "unknown query parameter; filters: user_id, resource_type, resource_id, action, request_id, client_request_id, status_code, from, to"})
+			errs = append(errs, FieldError{k, "unknown query parameter; filters: user_id, resource_type, resource_id, action, request_id, client_request_id, batch_request_id, status_code, from, to"})
 			continue
 		}
 		if len(v[k]) != 1 || len(v.Get(k)) > 200 {
@@ -78,6 +81,8 @@ func ParseQuery(v url.Values) (Query, []FieldError) {
 			q.RequestID = val
 		case "client_request_id":
 			q.ClientRequestID = val
+		case "batch_request_id":
+			q.BatchRequestID = val
 		case "status_code":
 			n, err := strconv.Atoi(val)
 			if err != nil || n < 100 || n > 599 {
@@ -125,6 +130,7 @@ func (q Query) scope() string {
 	add("action", q.Action)
 	add("request_id", q.RequestID)
 	add("client_request_id", q.ClientRequestID)
+	add("batch_request_id", q.BatchRequestID)
 	if q.StatusCode != 0 {
 		f["status_code"] = strconv.Itoa(q.StatusCode)
 	}
@@ -164,6 +170,7 @@ func (s *Store) List(ctx context.Context, q Query) ([]auditchain.Record, *page.C
 	eq("action", q.Action)
 	eq("request_id", q.RequestID)
 	eq("client_request_id", q.ClientRequestID)
+	eq("batch_request_id", q.BatchRequestID)
 	if q.StatusCode != 0 {
 		where = append(where, "status_code = ?")
 		wargs = append(wargs, q.StatusCode)

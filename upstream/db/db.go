@@ -96,13 +96,20 @@ func (d *DB) Rebind(q string) string {
 	return b.String()
 }
 
-// Exec, Query and QueryRow rebind q before running it.
+// Exec, Query and QueryRow rebind q before running it, inside the
+// transaction ctx carries (WithTx), if any.
 func (d *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if tx := TxOf(ctx); tx != nil {
+		return tx.ExecContext(ctx, d.Rebind(q), args...)
+	}
 	return d.DB.ExecContext(ctx, d.Rebind(q), args...)
 }
 
 // Query runs a rebound query (a cached prepared statement on SQLite).
 func (d *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if tx := TxOf(ctx); tx != nil {
+		return tx.QueryContext(ctx, d.Rebind(q), args...)
+	}
 	if s := d.stmt(ctx, q); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
@@ -112,6 +119,9 @@ func (d *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error
 // QueryRow runs a rebound single-row query (a cached prepared statement
 // on SQLite).
 func (d *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if tx := TxOf(ctx); tx != nil {
+		return tx.QueryRowContext(ctx, d.Rebind(q), args...)
+	}
 	if s := d.stmt(ctx, q); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
@@ -122,6 +132,9 @@ func (d *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // RETURNING: it is added for PostgreSQL (whose driver has no LastInsertId).
 func (d *DB) InsertID(ctx context.Context, tx *sql.Tx, q string, args ...any) (int64, error) {
 	var id int64
+	if tx == nil {
+		tx = TxOf(ctx)
+	}
 	if d.Dialect == Postgres {
 		q = d.Rebind(q) + " RETURNING id"
 		var err error

@@ -92,6 +92,7 @@ func buildOpenAPI() obj {
 		append(affectations.listParams(), query("from", obj{"type": "string", "format": "date"}), query("to", obj{"type": "string", "format": "date"})),
 		"AffectationList", "200")}
 	paths["/api/v1/stats"] = obj{"get": op("Totals per resource", nil, "", "200")}
+	addBatch(paths, schemas) // openapi_batch.go
 	return obj{
 		"openapi": "3.1.0",
 		"info": obj{

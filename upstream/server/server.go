@@ -15,6 +15,7 @@ import (
 	"github.com/hubchantier/hubgate/upstream/anomaly"
 	"github.com/hubchantier/hubgate/upstream/audit"
 	"github.com/hubchantier/hubgate/upstream/auth"
+	"github.com/hubchantier/hubgate/upstream/batchtx"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/domain"
 	"github.com/hubchantier/hubgate/upstream/httpx"
@@ -97,11 +98,16 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	// Principals runs on every authenticated /api/* request: it loads the
 	// caller's current role and state (one primary-key lookup), so no
 	// handler trusts the role of a token or of the gateway's assertion.
+	// Atomic batches (issue 14): Bind sits outside Principals so that the
+	// caller's role is read inside the batch's transaction too (on SQLite
+	// the transaction holds the only write lock).
+	txs := batchtx.New(d, cfg.GatewaySecret, cfg.Logger).AcceptSecret(cfg.AcceptSecret)
+	txs.Register(mux)
 	routed := problemMux(mux)
 	if cfg.Metrics != nil {
 		routed = metrics.Inner(routed)
 	}
-	var h http.Handler = httpx.RequireAssertionAny([][]byte{cfg.GatewaySecret, cfg.AcceptSecret}, cfg.Now, a.Principals(routed))
+	var h http.Handler = httpx.RequireAssertionAny([][]byte{cfg.GatewaySecret, cfg.AcceptSecret}, cfg.Now, txs.Bind(a.Principals(routed)))
 	h = logRequests(cfg.Logger, h)
 	if cfg.Metrics != nil {
 		h = cfg.Metrics.Outer(h)

@@ -30,19 +30,19 @@ const SchemaVersion = 1
 // Event types. docs/events.md documents each one's data; TestDocumentedSchema
 // keeps the two in step.
 const (
-	ChantierCreated     = "chantier.created"
-	ChantierUpdated     = "chantier.updated"
-	ChantierDeleted     = "chantier.deleted"
-	SignalementCreated  = "signalement.created"
-	PointageCreated     = "pointage.created"
-	PointageValidated   = "pointage.validated"
-	AffectationCreated  = "affectation.created"
-	AffectationUpdated  = "affectation.updated"
-	AffectationDeleted  = "affectation.deleted"
-	DocumentCreated     = "document.created"
-	APIKeyRotated       = "api_key.rotated"
-	APIKeyRevoked       = "api_key.revoked"
-	WebhookDisabled     = "webhook.disabled"
+	ChantierCreated    = "chantier.created"
+	ChantierUpdated    = "chantier.updated"
+	ChantierDeleted    = "chantier.deleted"
+	SignalementCreated = "signalement.created"
+	PointageCreated    = "pointage.created"
+	PointageValidated  = "pointage.validated"
+	AffectationCreated = "affectation.created"
+	AffectationUpdated = "affectation.updated"
+	AffectationDeleted = "affectation.deleted"
+	DocumentCreated    = "document.created"
+	APIKeyRotated      = "api_key.rotated"
+	APIKeyRevoked      = "api_key.revoked"
+	WebhookDisabled    = "webhook.disabled"
 	// APIKeyExpiring is reserved for the key-rotation scheduler (issue 15,
 	// second half); nothing emits it yet.
 	APIKeyExpiring = "api_key.expiring"

@@ -18,6 +18,8 @@ type UpstreamOptions struct {
 	Secret string
 	// Dir holds logs and the SQLite file.
 	Dir string
+	// ExtraEnv is appended to the environment (NAME=value).
+	ExtraEnv []string
 }
 
 // Upstream is a running hubchantier.
@@ -48,7 +50,7 @@ func StartUpstream(o UpstreamOptions) (*Upstream, error) {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	env := []string{"HUB_ADDR=" + addr, "HUB_DB=" + o.DSN, "HUB_GATEWAY_SECRET=" + o.Secret}
+	env := append([]string{"HUB_ADDR=" + addr, "HUB_DB=" + o.DSN, "HUB_GATEWAY_SECRET=" + o.Secret}, o.ExtraEnv...)
 	if _, err := RunCLI(env, "migrate"); err != nil {
 		return nil, err
 	}

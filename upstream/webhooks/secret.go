@@ -8,8 +8,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // SecretPrefix starts every signing secret (Standard Webhooks).
@@ -121,4 +123,30 @@ func (s *sealer) open(id, enc string) (string, error) {
 		return "", errors.New("webhooks: the encrypted secret does not open (was HUB_GATEWAY_SECRET changed?)")
 	}
 	return string(plain), nil
+}
+
+// Tolerance is how far a delivery's webhook-timestamp may be from the
+// receiver's clock (Standard Webhooks suggests 5 minutes): older
+// deliveries are refused as possible replays.
+const Tolerance = 5 * time.Minute
+
+// VerifyRequest checks a received delivery as a receiver must: the
+// webhook-id, webhook-timestamp (within Tolerance of now) and
+// webhook-signature headers, against body, under secret.
+func VerifyRequest(secret string, h http.Header, body []byte, now time.Time) error {
+	id, ts := h.Get(HeaderID), h.Get(HeaderTimestamp)
+	if id == "" || ts == "" || h.Get(HeaderSignature) == "" {
+		return errors.New("missing webhook-id, webhook-timestamp or webhook-signature")
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return errors.New("webhook-timestamp is not a Unix time in seconds")
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > Tolerance || d < -Tolerance {
+		return errors.New("webhook-timestamp is outside the tolerance (replayed or clock skew)")
+	}
+	if !Verify(secret, id, sec, body, h.Get(HeaderSignature)) {
+		return errors.New("no valid signature")
+	}
+	return nil
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSignStandardWebhooksVector: the test vector of the Standard Webhooks
@@ -107,6 +110,56 @@ func FuzzCheckURL(f *testing.F) {
 		}
 		if ip, err := netip.ParseAddr(u.Hostname()); err == nil && !publicAddr(ip) {
 			t.Fatalf("accepted internal %q", raw)
+		}
+	})
+}
+
+// TestVerifyRequest: a receiver accepts a fresh, signed delivery and
+// refuses a replay, a tampered body and missing headers.
+func TestVerifyRequest(t *testing.T) {
+	secret, _ := newSecret()
+	now := time.Unix(1700000000, 0)
+	body := []byte(`{"id":"evt_1"}`)
+	sig, _ := Sign(secret, "evt_1", now.Unix(), body)
+	h := http.Header{}
+	h.Set(HeaderID, "evt_1")
+	h.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	h.Set(HeaderSignature, sig)
+	if err := VerifyRequest(secret, h, body, now.Add(time.Minute)); err != nil {
+		t.Fatalf("fresh delivery refused: %v", err)
+	}
+	if VerifyRequest(secret, h, body, now.Add(Tolerance+time.Second)) == nil {
+		t.Error("replay beyond the tolerance accepted")
+	}
+	if VerifyRequest(secret, h, []byte(`{"id":"evt_2"}`), now) == nil {
+		t.Error("tampered body accepted")
+	}
+	other, _ := newSecret()
+	if VerifyRequest(other, h, body, now) == nil {
+		t.Error("another secret accepted")
+	}
+	h.Del(HeaderSignature)
+	if VerifyRequest(secret, h, body, now) == nil {
+		t.Error("unsigned delivery accepted")
+	}
+}
+
+// FuzzVerifyRequest: arbitrary headers never verify without the secret's
+// signature, and never panic.
+func FuzzVerifyRequest(f *testing.F) {
+	f.Add("evt_1", "1700000000", "v1,abc v1,def", []byte("{}"))
+	f.Add("", "-1", "v2,", []byte(nil))
+	f.Add("x", "99999999999999999999", "v1,"+strings.Repeat("A", 44), []byte("body"))
+	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte) {
+		h := http.Header{}
+		h.Set(HeaderID, id)
+		h.Set(HeaderTimestamp, ts)
+		h.Set(HeaderSignature, sig)
+		sec, _ := strconv.ParseInt(ts, 10, 64)
+		err := VerifyRequest(secret, h, body, time.Unix(sec, 0))
+		if want, _ := Sign(secret, id, sec, body); err == nil && !strings.Contains(sig, want) {
+			t.Fatalf("verified without the signature: %q", sig)
 		}
 	})
 }

@@ -19,7 +19,7 @@ import (
 // true. When a step here changes, change the README line with it.
 func TestReadmeTour(t *testing.T) {
 	t.Setenv("HUB_PUBLIC_URL", "http://localhost:8080") // as make run sets it
-	t.Setenv("HUB_WEBHOOK_ALLOW_PRIVATE", "true")        // as make run sets it (deploy/dev.sh)
+	t.Setenv("HUB_WEBHOOK_ALLOW_PRIVATE", "true")       // as make run sets it (deploy/dev.sh)
 	s := newStack(t, backends[0])
 	s.cli("seed") // make run: migrate, seed, apikey demo
 	key := strings.TrimSpace(s.cli("apikey", "demo", "--user", "admin@hubchantier.local"))

@@ -53,7 +53,8 @@ func (c *cli) loginThrottle() (auth.LoginThrottleOptions, error) {
 // eventsConfig reads the event dispatcher's and the webhooks' settings
 // (docs/events.md, docs/webhooks.md): HUB_EVENTS_POLL (default 200ms),
 // HUB_EVENTS_BACKOFF_BASE (first retry delay, default 5s; tests shorten
-// it), HUB_EVENTS_LEASE (a claimed delivery's reservation, default 2m), HUB_WEBHOOK_TIMEOUT (default 10s), HUB_WEBHOOK_DISABLE_AFTER
+// it), HUB_EVENTS_LEASE (a claimed delivery's reservation, default 2m),
+// HUB_EVENTS_RETENTION (how long dispatched events are kept, default 720h), HUB_WEBHOOK_TIMEOUT (default 10s), HUB_WEBHOOK_DISABLE_AFTER
 // (failed attempts in a row, default 20), HUB_WEBHOOK_SECRET_OVERLAP
 // (default 24h) and HUB_WEBHOOK_ALLOW_PRIVATE (true lets webhooks reach
 // loopback and private addresses: local tests only).
@@ -68,6 +69,7 @@ func (c *cli) eventsConfig() (events.Options, webhooks.Options, error) {
 		{"HUB_EVENTS_POLL", time.Millisecond, &e.Poll},
 		{"HUB_EVENTS_BACKOFF_BASE", time.Millisecond, &e.BackoffBase},
 		{"HUB_EVENTS_LEASE", time.Second, &e.Lease},
+		{"HUB_EVENTS_RETENTION", time.Hour, &e.Retention},
 		{"HUB_WEBHOOK_TIMEOUT", 100 * time.Millisecond, &w.Timeout},
 		{"HUB_WEBHOOK_SECRET_OVERLAP", time.Second, &w.SecretOverlap},
 		{"HUB_WEBHOOK_BREAKER_OPEN", time.Millisecond, &w.BreakerOpen},

@@ -79,6 +79,10 @@ type Options struct {
 	BackoffMax time.Duration
 	// RetryWindow is how long a delivery is retried (default 72h).
 	RetryWindow time.Duration
+	// Retention is how long dispatched events are kept, with their
+	// delivery log, once none of their deliveries is pending (default 30
+	// days; HUB_EVENTS_RETENTION). Run purges once an hour.
+	Retention time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger receives failures (never payloads or secrets).
@@ -106,6 +110,9 @@ func (o *Options) defaults() {
 	}
 	if o.RetryWindow <= 0 {
 		o.RetryWindow = 72 * time.Hour
+	}
+	if o.Retention <= 0 {
+		o.Retention = 30 * 24 * time.Hour
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -161,7 +168,16 @@ func (p *Dispatcher) Run(ctx context.Context) {
 	defer wg.Wait()
 	t := time.NewTicker(p.opt.Poll)
 	defer t.Stop()
+	var purged time.Time
 	for {
+		if now := p.opt.Now(); now.Sub(purged) >= time.Hour {
+			purged = now
+			if n, err := p.Purge(ctx); err != nil && ctx.Err() == nil {
+				p.opt.Logger.Warn("events: purge failed", "err", err)
+			} else if n > 0 {
+				p.opt.Logger.Info("events: purged old events", "events", n)
+			}
+		}
 		busy := false
 		n, err := p.FanOut(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -266,6 +282,19 @@ func (p *Dispatcher) FanOut(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("mark dispatched: %w", err)
 	}
 	return len(evs), tx.Commit()
+}
+
+// Purge deletes the events dispatched more than Retention ago that have no
+// pending delivery, and their deliveries (ON DELETE CASCADE). It returns
+// how many events it deleted.
+func (p *Dispatcher) Purge(ctx context.Context) (int64, error) {
+	cut := db.Micros(p.opt.Now().Add(-p.opt.Retention))
+	res, err := p.db.Exec(ctx, `DELETE FROM events WHERE dispatched_at < ? AND NOT EXISTS
+		(SELECT 1 FROM event_deliveries x WHERE x.event_id = events.id AND x.status = 'pending')`, cut)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // claimedDelivery is a claimed delivery with its kind and lease token.

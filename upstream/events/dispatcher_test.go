@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,7 +181,13 @@ func TestRetriesThenGivesUp(t *testing.T) {
 			}
 			return Outcome{Status: 500, Err: "endpoint answered 500"}
 		}
-		p := NewDispatcher(d, Options{Poll: 5 * time.Millisecond, BackoffBase: 2 * time.Millisecond, RetryWindow: 300 * time.Millisecond})
+		// The dispatcher's clock advances 10 ms per reading, whatever the
+		// machine's load: the retry window is counted in its steps, not in
+		// real time (a loaded machine once made the first attempt late).
+		var tick atomic.Int64
+		base := time.Now()
+		clock := func() time.Time { return base.Add(time.Duration(tick.Add(1)) * 10 * time.Millisecond) }
+		p := NewDispatcher(d, Options{Poll: 5 * time.Millisecond, BackoffBase: 2 * time.Millisecond, RetryWindow: time.Second, Now: clock})
 		p.Register(rec)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -275,4 +282,43 @@ func TestBackoffGrowsWithJitter(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestPurgeKeepsPendingAndRecent: old dispatched events go with their
+// delivery log; recent ones, undispatched ones and those with a pending
+// delivery stay.
+func TestPurgeKeepsPendingAndRecent(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		now := time.Now()
+		ctx := context.Background()
+		appendN(t, d, 3)
+		rec := &recorder{subs: []string{"a"}, got: map[string]int{}}
+		p := NewDispatcher(d, Options{Retention: time.Hour, Now: func() time.Time { return now }})
+		p.Register(rec)
+		if _, err := p.FanOut(ctx); err != nil {
+			t.Fatal(err)
+		}
+		appendN(t, d, 1) // never dispatched
+		// Two of the three deliveries succeed; one stays pending.
+		claimed, err := p.claim(ctx, 2)
+		if err != nil || len(claimed) != 2 {
+			t.Fatalf("claim: %v %v", claimed, err)
+		}
+		for _, c := range claimed {
+			p.deliver(ctx, c)
+		}
+		if n, err := p.Purge(ctx); err != nil || n != 0 {
+			t.Fatalf("purge of recent events: %d, %v", n, err)
+		}
+		now = now.Add(2 * time.Hour)
+		if n, err := p.Purge(ctx); err != nil || n != 2 {
+			t.Fatalf("purge: %d, %v; want the 2 delivered events", n, err)
+		}
+		var events, deliveries int
+		_ = d.QueryRow(ctx, `SELECT COUNT(*) FROM events`).Scan(&events)
+		_ = d.QueryRow(ctx, `SELECT COUNT(*) FROM event_deliveries`).Scan(&deliveries)
+		if events != 2 || deliveries != 1 {
+			t.Fatalf("%d events, %d deliveries left; want 2 and 1", events, deliveries)
+		}
+	})
 }

@@ -9,11 +9,13 @@ import (
 
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/db/dbtest"
+	"github.com/hubchantier/hubgate/upstream/events/eventstest"
 )
 
 // TestAPIKeyEvents: rotating and revoking a key write api_key.rotated and
 // api_key.revoked to the outbox, scoped to the key's owner, with the
-// caller as actor and no secret; a refused rotation writes nothing.
+// caller as actor and no secret, in the shape docs/events.md documents;
+// a refused rotation writes nothing.
 func TestAPIKeyEvents(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		e := newEnv(t, d)
@@ -32,6 +34,7 @@ func TestAPIKeyEvents(t *testing.T) {
 		}
 		defer rows.Close()
 		var got []string
+		doc := eventstest.Documented(t)
 		for rows.Next() {
 			var typ, payload string
 			var ownerID int64
@@ -39,6 +42,7 @@ func TestAPIKeyEvents(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, typ)
+			eventstest.CheckDocumented(t, doc, []byte(payload))
 			var ev struct {
 				Actor    map[string]string `json:"actor"`
 				Resource map[string]string `json:"resource"`

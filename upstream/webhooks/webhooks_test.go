@@ -17,6 +17,7 @@ import (
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/db/dbtest"
 	"github.com/hubchantier/hubgate/upstream/events"
+	"github.com/hubchantier/hubgate/upstream/events/eventstest"
 	"github.com/hubchantier/hubgate/upstream/httpx"
 )
 
@@ -295,10 +296,15 @@ func TestFailingEndpointIsDisabled(t *testing.T) {
 			return false
 		})
 		ok.mu.Lock()
+		doc := eventstest.Documented(t)
 		for i, r := range ok.got {
-			if r.URL.Path == "/admin" && bytes.Contains(ok.bodies[i], []byte(`"webhook.disabled"`)) {
+			if !bytes.Contains(ok.bodies[i], []byte(`"webhook.disabled"`)) {
+				continue
+			}
+			if r.URL.Path == "/admin" {
 				t.Error("another user's webhook received the owner-scoped webhook.disabled")
 			}
+			eventstest.CheckDocumented(t, doc, ok.bodies[i])
 		}
 		ok.mu.Unlock()
 		// Enabled again: a fresh count, deliveries resume.

@@ -110,6 +110,9 @@ configure() {
 	# which is also the OAuth2 metadata's issuer (RFC 9068 §4).
 	export HUB_PUBLIC_URL="${HUB_PUBLIC_URL:-http://${host:-localhost}:${HUB_LISTEN##*:}}"
 	export HUB_JWT_ISSUER="${HUB_JWT_ISSUER:-$HUB_PUBLIC_URL}"
+	# make run is a local sandbox: webhooks may target this machine (the
+	# README tour's listener); production keeps the SSRF guard (docs/webhooks.md).
+	export HUB_WEBHOOK_ALLOW_PRIVATE="${HUB_WEBHOOK_ALLOW_PRIVATE:-true}"
 	# Caddy's autosave.json and storage: under data/, whatever the caller's XDG_*.
 	export XDG_CONFIG_HOME="$data/caddy/config" XDG_DATA_HOME="$data/caddy/data"
 	write_envfile

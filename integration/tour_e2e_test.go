@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hubchantier/hubgate/integration/harness"
 )
 
 // TestReadmeTour replays the README's tour ("A tour" and the fields, v2,
@@ -16,6 +19,7 @@ import (
 // true. When a step here changes, change the README line with it.
 func TestReadmeTour(t *testing.T) {
 	t.Setenv("HUB_PUBLIC_URL", "http://localhost:8080") // as make run sets it
+	t.Setenv("HUB_WEBHOOK_ALLOW_PRIVATE", "true")       // as make run sets it (deploy/dev.sh)
 	s := newStack(t, backends[0])
 	s.cli("seed") // make run: migrate, seed, apikey demo
 	key := strings.TrimSpace(s.cli("apikey", "demo", "--user", "admin@hubchantier.local"))
@@ -209,5 +213,35 @@ func TestReadmeTour(t *testing.T) {
 	}
 	if m := want("ouvrier lists chantiers", s.gwDo("GET", "/api/v1/chantiers", nil, bearer(paul)...), 200); len(items(m)) != 0 {
 		t.Fatalf("an unassigned ouvrier sees %d chantiers", len(items(m)))
+	}
+
+	// Webhooks: one created by the admin (secret shown once), a signed
+	// delivery received and verified by `hubchantier webhook listen` on
+	// loopback, then the delivery log.
+	port, err := harness.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := want("create webhook", s.gwDo("POST", "/api/v1/webhooks", map[string]any{"url": fmt.Sprintf("http://127.0.0.1:%d/hook", port),
+		"events": []string{"chantier.*", "signalement.*"}, "description": "tour"}, bearer(admin)...), http.StatusCreated)
+	secret, _ := hook["secret"].(string)
+	bin, err := harness.Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp, err := harness.Start(t.TempDir(), "webhook-listen", filepath.Join(bin, "hubchantier"), []string{"HUB_WEBHOOK_SECRET=" + secret},
+		"webhook", "listen", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--count", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lp.Stop)
+	want("chantier for the webhook", s.gwDo("POST", "/api/v1/chantiers", map[string]any{"nom": "Hangar"}, xkey...), http.StatusCreated)
+	eventually(t, 60*time.Second, "the listener verified a delivery and exited", lp.Exited)
+	if out := lp.Tail(2000); !strings.Contains(out, "verified chantier.created evt_") {
+		t.Fatalf("webhook listen printed %q", out)
+	}
+	r = s.gwDo("GET", "/api/v1/webhooks/"+hook["id"].(string)+"/deliveries", nil, bearer(admin)...)
+	if want("deliveries", r, 200); !strings.Contains(string(r.body), `"status":"succeeded"`) {
+		t.Fatalf("delivery log: %s", r.body)
 	}
 }

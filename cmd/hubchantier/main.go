@@ -66,11 +66,16 @@ commands:
   audit body-hash [--file F] the request_body_hash of a body (stdin), keyed with HUB_GATEWAY_SECRET
   audit retention [--keep-days 365] [--anonymize-days 30]
                              delete old audit records, anonymize old client IPs
+  webhook listen [--addr 127.0.0.1:8765] [--secret whsec_…] [--count N]
+                             receive webhook deliveries locally and verify each (docs/webhooks.md)
 
 environment: HUB_DB (default data/hub.db, or postgres://…), HUB_ADDR (default
 127.0.0.1:9000), HUB_GATEWAY_SECRET, HUB_JWT_ISSUER, HUB_JWT_AUDIENCE,
 HUB_PUBLIC_URL, HUB_LOGIN_MAX_FAILURES (default 5), HUB_LOGIN_FAILURE_WINDOW
-(default 15m), HUB_SEED_PASSWORD
+(default 15m), HUB_SEED_PASSWORD; events and webhooks (docs/events.md,
+docs/webhooks.md): HUB_EVENTS_POLL, HUB_EVENTS_BACKOFF_BASE, HUB_EVENTS_LEASE, HUB_EVENTS_RETENTION,
+HUB_WEBHOOK_ALLOW_PRIVATE, HUB_WEBHOOK_TIMEOUT, HUB_WEBHOOK_DISABLE_AFTER,
+HUB_WEBHOOK_SECRET_OVERLAP, HUB_WEBHOOK_BREAKER_OPEN
 `
 
 // usageError is a mistake in the command line: exit status 2.
@@ -174,6 +179,15 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			return err
 		}
 		return c.auditCmd(ctx, s, r)
+	case "webhook":
+		s, r, err := sub()
+		if err != nil {
+			return err
+		}
+		if s != "listen" {
+			return usagef("unknown command %q: webhook listen", "webhook "+s)
+		}
+		return c.webhookListen(ctx, r)
 	case "signing-key":
 		s, r, err := sub()
 		if err != nil {

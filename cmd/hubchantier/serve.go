@@ -37,6 +37,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	evOpts, hookOpts, err := c.eventsConfig()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(c.stderr, nil))
@@ -71,6 +75,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Logger:        log,
 		PublicURL:     publicURL,
 		LoginThrottle: throttle,
+		Events:        evOpts,
+		Webhooks:      hookOpts,
+		Dispatch:      true,
 	}, d)
 	if err != nil {
 		return err

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hubchantier/hubgate/upstream/auth"
+	"github.com/hubchantier/hubgate/upstream/events"
+	"github.com/hubchantier/hubgate/upstream/webhooks"
 )
 
 // publicURL reads HUB_PUBLIC_URL, the gateway's external base URL
@@ -87,4 +89,67 @@ func (c *cli) dbPool(d *sql.DB) error {
 		}
 	}
 	return nil
+}
+
+// eventsConfig reads the event dispatcher's and the webhooks' settings
+// (docs/events.md, docs/webhooks.md): HUB_EVENTS_POLL (default 200ms),
+// HUB_EVENTS_BACKOFF_BASE (first retry delay, default 5s; tests shorten
+// it), HUB_EVENTS_LEASE (a claimed delivery's reservation, default 2m),
+// HUB_EVENTS_RETENTION (how long dispatched events are kept, default 720h), HUB_WEBHOOK_TIMEOUT (default 10s), HUB_WEBHOOK_DISABLE_AFTER
+// (failed attempts in a row, default 20), HUB_WEBHOOK_SECRET_OVERLAP
+// (default 24h) and HUB_WEBHOOK_ALLOW_PRIVATE (true lets webhooks reach
+// loopback and private addresses: local tests only).
+func (c *cli) eventsConfig() (events.Options, webhooks.Options, error) {
+	var e events.Options
+	var w webhooks.Options
+	durs := []struct {
+		name string
+		min  time.Duration
+		dst  *time.Duration
+	}{
+		{"HUB_EVENTS_POLL", time.Millisecond, &e.Poll},
+		{"HUB_EVENTS_BACKOFF_BASE", time.Millisecond, &e.BackoffBase},
+		{"HUB_EVENTS_LEASE", time.Second, &e.Lease},
+		{"HUB_EVENTS_RETENTION", time.Hour, &e.Retention},
+		{"HUB_WEBHOOK_TIMEOUT", 100 * time.Millisecond, &w.Timeout},
+		{"HUB_WEBHOOK_SECRET_OVERLAP", time.Second, &w.SecretOverlap},
+		{"HUB_WEBHOOK_BREAKER_OPEN", time.Millisecond, &w.BreakerOpen},
+	}
+	for _, d := range durs {
+		v := c.getenv(d.name)
+		if v == "" {
+			continue
+		}
+		x, err := time.ParseDuration(v)
+		if err != nil || x < d.min {
+			return e, w, fmt.Errorf("%s must be a duration of at least %s, got %q", d.name, d.min, v)
+		}
+		*d.dst = x
+	}
+	if v := c.getenv("HUB_WEBHOOK_DISABLE_AFTER"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return e, w, fmt.Errorf("HUB_WEBHOOK_DISABLE_AFTER must be a positive integer, got %q", v)
+		}
+		w.DisableAfter = n
+	}
+	switch v := c.getenv("HUB_WEBHOOK_ALLOW_PRIVATE"); v {
+	case "", "false", "0":
+	case "true", "1":
+		w.AllowPrivate = true
+	default:
+		return e, w, fmt.Errorf("HUB_WEBHOOK_ALLOW_PRIVATE must be true or false, got %q", v)
+	}
+	// A delivery attempt must end within its lease.
+	timeout := w.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	if e.Lease == 0 {
+		e.Lease = max(2*time.Minute, 2*timeout)
+	}
+	if e.Lease <= timeout {
+		return e, w, fmt.Errorf("HUB_EVENTS_LEASE (%s) must exceed HUB_WEBHOOK_TIMEOUT (%s)", e.Lease, timeout)
+	}
+	return e, w, nil
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/hubchantier/hubgate/internal/apikey"
 	"github.com/hubchantier/hubgate/upstream/db"
+	"github.com/hubchantier/hubgate/upstream/events"
+	"github.com/hubchantier/hubgate/upstream/httpx"
 )
 
 // API key policy.
@@ -279,24 +281,45 @@ func (s *Service) ListAPIKeys(ctx context.Context, userID int64) ([]KeyInfo, err
 }
 
 // RevokeAPIKey revokes a key for good and publishes an api_key revocation
-// event. Revoking a revoked key is a no-op.
+// event, and an api_key.revoked domain event in the same transaction.
+// Revoking a revoked key is a no-op.
 func (s *Service) RevokeAPIKey(ctx context.Context, id string) error {
-	res, err := s.db.Exec(ctx, `UPDATE api_keys SET revoked_at = ?, version = version + 1 WHERE id = ? AND revoked_at IS NULL`, db.Micros(s.now()), id)
+	d := s.db
+	tx, err := d.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("revoke key %s: %w", id, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	defer tx.Rollback()
+	now := s.now()
+	var owner int64
+	var name string
+	err = tx.QueryRowContext(ctx, d.Rebind(`UPDATE api_keys SET revoked_at = ?, version = version + 1 WHERE id = ? AND revoked_at IS NULL
+		RETURNING user_id, name`), db.Micros(now), id).Scan(&owner, &name)
+	if errors.Is(err, sql.ErrNoRows) {
+		_ = tx.Rollback()
 		if _, err := s.loadKey(ctx, id); err != nil {
 			return err
 		}
 		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("revoke key %s: %w", id, err)
+	}
+	ev := events.New(events.APIKeyRevoked, now, events.ActorOf(httpx.IdentityOf(ctx)), events.Resource{Type: "api_keys", ID: id},
+		map[string]any{"id": id, "user_id": owner, "name": name, "revoked_at": now.UTC().Truncate(time.Microsecond)}).ForOwner(owner)
+	if err := events.Append(ctx, d, tx, ev); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("revoke key %s: %w", id, err)
 	}
 	return s.publish(ctx, KindAPIKey, id)
 }
 
 // RotateAPIKey gives a key a new secret. The previous secret stays valid for
 // GracePeriod; the one before it is dropped. Gateways are told through an
-// api_key revocation event so they refetch the key.
+// api_key revocation event so they refetch the key; the owner's webhooks
+// through an api_key.rotated domain event, written in the same transaction.
 func (s *Service) RotateAPIKey(ctx context.Context, id string) (Created, error) {
 	k, err := s.loadKey(ctx, id)
 	if err != nil {
@@ -310,16 +333,32 @@ func (s *Service) RotateAPIKey(ctx context.Context, id string) (Created, error) 
 		return Created{}, fmt.Errorf("generate secret: %w", err)
 	}
 	now := s.now()
+	grace := now.Add(GracePeriod)
+	d := s.db
+	tx, err := d.BeginTx(ctx, nil)
+	if err != nil {
+		return Created{}, fmt.Errorf("rotate key %s: %w", id, err)
+	}
+	defer tx.Rollback()
 	// The version check makes concurrent rotations fail rather than lose a
 	// secret that one caller was already handed.
-	res, err := s.db.Exec(ctx, `UPDATE api_keys SET secret_hash = ?, grace_hash = ?, grace_until = ?, version = version + 1
-		WHERE id = ? AND version = ? AND revoked_at IS NULL`,
-		apikey.Hash(secret), k.secretHash, db.Micros(now.Add(GracePeriod)), id, k.version)
+	res, err := tx.ExecContext(ctx, d.Rebind(`UPDATE api_keys SET secret_hash = ?, grace_hash = ?, grace_until = ?, version = version + 1
+		WHERE id = ? AND version = ? AND revoked_at IS NULL`),
+		apikey.Hash(secret), k.secretHash, db.Micros(grace), id, k.version)
 	if err != nil {
 		return Created{}, fmt.Errorf("rotate key %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return Created{}, fmt.Errorf("rotate key %s: %w", id, ErrConflict)
+	}
+	ev := events.New(events.APIKeyRotated, now, events.ActorOf(httpx.IdentityOf(ctx)), events.Resource{Type: "api_keys", ID: id},
+		map[string]any{"id": id, "user_id": k.UserID, "name": k.Name, "expires_at": k.ExpiresAt,
+			"previous_secret_valid_until": grace.UTC().Truncate(time.Microsecond)}).ForOwner(k.UserID)
+	if err := events.Append(ctx, d, tx, ev); err != nil {
+		return Created{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Created{}, fmt.Errorf("rotate key %s: %w", id, err)
 	}
 	if err := s.publish(ctx, KindAPIKey, id); err != nil {
 		return Created{}, err

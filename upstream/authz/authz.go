@@ -86,6 +86,9 @@ const (
 	// AdminAPI covers /api/v1/admin/* (other users' keys, OAuth2 clients),
 	// the audit trail and the anomalies: administrators only.
 	AdminAPI = "admin"
+	// Webhooks are outbound webhook endpoints (docs/webhooks.md): their
+	// owner's (conducteur) or everybody's (admin); a scope resource too.
+	Webhooks = "webhooks"
 )
 
 // grants holds, per role, the reach of each action on each resource. An
@@ -95,6 +98,7 @@ type grants map[string]map[Action]Reach
 var (
 	all  = map[Action]Reach{Read: All, Create: All, Update: All, Delete: All}
 	read = map[Action]Reach{Read: All}
+	own  = map[Action]Reach{Read: Own, Create: Own, Update: Own, Delete: Own}
 )
 
 // Matrix is the role → permission matrix. Read it with Allowed; it is
@@ -103,10 +107,12 @@ var Matrix = map[string]grants{
 	Admin: {
 		Chantiers: all, Pointages: withValidate(all), Documents: all, Signalements: all,
 		Affectations: all, Planning: read, Stats: read, Users: all, AdminAPI: all,
+		Webhooks: all,
 	},
 	Conducteur: {
 		Chantiers: all, Pointages: withValidate(all), Documents: all, Signalements: all,
 		Affectations: all, Planning: read, Stats: read, Users: read,
+		Webhooks: own,
 	},
 	Ouvrier: {
 		Chantiers:    {Read: Assigned},

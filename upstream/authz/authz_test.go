@@ -22,7 +22,7 @@ func TestMatrixDoc(t *testing.T) {
 	}
 	var want strings.Builder
 	want.WriteString("| resource | action | admin | conducteur | ouvrier |\n|---|---|---|---|---|\n")
-	for _, res := range []string{Chantiers, Pointages, Documents, Signalements, Affectations, Planning, Stats, Users, AdminAPI} {
+	for _, res := range []string{Chantiers, Pointages, Documents, Signalements, Affectations, Planning, Stats, Users, AdminAPI, Webhooks} {
 		for _, act := range []Action{Read, Create, Update, Delete, Validate} {
 			row := []string{res, string(act)}
 			any := false

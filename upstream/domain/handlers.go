@@ -113,7 +113,7 @@ func (s *Service) replace(ctx context.Context, res *resource, id int64, v values
 		if !conditional && attempt+1 >= maxPatchAttempts {
 			match = nil
 		}
-		rec, err := s.update(ctx, res, id, v, match)
+		rec, err := s.update(ctx, res, id, v, match, cur)
 		if !errors.Is(err, errPrecondition) || conditional || match == nil {
 			return cur, rec, err
 		}
@@ -165,7 +165,7 @@ func (s *Service) patch(ctx context.Context, res *resource, id int64, in values,
 		if err := guard(ctx, cur, id, v); err != nil {
 			return nil, nil, nil, err
 		}
-		rec, err := s.update(ctx, res, id, v, []int64{cur.version})
+		rec, err := s.update(ctx, res, id, v, []int64{cur.version}, cur)
 		if !errors.Is(err, errPrecondition) || cond.match != nil || attempt+1 >= maxPatchAttempts {
 			return cur, rec, nil, err
 		}
@@ -207,7 +207,7 @@ func (s *Service) removeCurrent(ctx context.Context, res *resource, id int64, co
 		if !conditional && attempt+1 >= maxPatchAttempts {
 			match = nil
 		}
-		err = s.remove(ctx, res, id, match)
+		err = s.remove(ctx, res, id, match, cur)
 		if !errors.Is(err, errPrecondition) || conditional || match == nil {
 			return cur, err
 		}

@@ -21,14 +21,14 @@ var testKey = []byte("test cursor key, 32 bytes long!!")
 // harness is a Service on a test database, served through a mux whose
 // requests carry a verified identity, as behind the gateway.
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	d   *db.DB
 	s   *Service
 	mux *http.ServeMux
 	who *assertion.Claims // nil: anonymous
 }
 
-func newHarness(t *testing.T, d *db.DB) *harness {
+func newHarness(t testing.TB, d *db.DB) *harness {
 	t.Helper()
 	s := New(d, testKey)
 	// A strictly increasing clock keeps created_at distinct and ordered.

@@ -93,7 +93,8 @@ func fkError(r *resource, err error) error {
 	return all
 }
 
-// insert stores a new row of r with version 1.
+// insert stores a new row of r with version 1, and its creation event
+// in the same transaction (events.go).
 func (s *Service) insert(ctx context.Context, r *resource, v values) (*record, error) {
 	if err := s.checkRefs(ctx, r, v); err != nil {
 		return nil, err
@@ -108,18 +109,34 @@ func (s *Service) insert(ctx context.Context, r *resource, v values) (*record, e
 	cols = append(cols, "created_at", "updated_at", "version")
 	args = append(args, now, now, 1)
 	q := `INSERT INTO ` + r.name + ` (` + strings.Join(cols, ", ") + `) VALUES (?` + strings.Repeat(", ?", len(cols)-1) + `)`
-	id, err := s.db.InsertID(ctx, nil, q, args...)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("insert %s: %w", r.singular, err)
+	}
+	defer tx.Rollback()
+	id, err := s.db.InsertID(ctx, tx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("insert %s: %w", r.singular, fkError(r, err))
 	}
-	return s.get(ctx, r, id)
+	rec, err := r.scan(tx.QueryRowContext(ctx, s.db.Rebind(`SELECT `+r.cols+` FROM `+r.name+` WHERE id = ?`), id))
+	if err != nil {
+		return nil, fmt.Errorf("read back %s %d: %w", r.singular, id, err)
+	}
+	if err := s.emit(ctx, tx, r, opCreate, nil, rec); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("insert %s: %w", r.singular, fkError(r, err))
+	}
+	return rec, nil
 }
 
 // update replaces the fields of row id with v, atomically with the version
 // check: the row is written only if its version is one of match (any
 // version when match is nil). It returns errNotFound or errPrecondition
-// when no row was written.
-func (s *Service) update(ctx context.Context, r *resource, id int64, v values, match []int64) (*record, error) {
+// when no row was written. before is the row as last read (for the
+// events of the change, written in the same transaction: events.go).
+func (s *Service) update(ctx context.Context, r *resource, id int64, v values, match []int64, before *record) (*record, error) {
 	if err := s.checkRefs(ctx, r, v); err != nil {
 		return nil, err
 	}
@@ -136,20 +153,39 @@ func (s *Service) update(ctx context.Context, r *resource, id int64, v values, m
 	// RETURNING (PostgreSQL, SQLite ≥ 3.35) reads back exactly the row this
 	// statement wrote, so the ETag sent matches the body sent.
 	q := `UPDATE ` + r.name + ` SET ` + strings.Join(set, ", ") + ` WHERE id = ?` + where + ` RETURNING ` + r.cols
-	rec, err := r.scan(s.db.QueryRow(ctx, q, args...))
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("update %s %d: %w", r.singular, id, err)
+	}
+	defer tx.Rollback()
+	rec, err := r.scan(tx.QueryRowContext(ctx, s.db.Rebind(q), args...))
 	if errors.Is(err, sql.ErrNoRows) {
+		_ = tx.Rollback()
 		return nil, s.missOrStale(ctx, r, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("update %s %d: %w", r.singular, id, fkError(r, err))
 	}
+	if err := s.emit(ctx, tx, r, opUpdate, before, rec); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("update %s %d: %w", r.singular, id, fkError(r, err))
+	}
 	return rec, nil
 }
 
-// remove deletes row id if its version is one of match (any when nil).
-func (s *Service) remove(ctx context.Context, r *resource, id int64, match []int64) error {
+// remove deletes row id if its version is one of match (any when nil),
+// with its deletion event in the same transaction (before is the row as
+// last read).
+func (s *Service) remove(ctx context.Context, r *resource, id int64, match []int64, before *record) error {
 	where, wargs := versionClause(match)
-	res, err := s.db.Exec(ctx, `DELETE FROM `+r.name+` WHERE id = ?`+where, append([]any{id}, wargs...)...)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("delete %s %d: %w", r.singular, id, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM `+r.name+` WHERE id = ?`+where), append([]any{id}, wargs...)...)
 	if db.IsForeignKeyViolation(err) {
 		return errConflict
 	}
@@ -159,7 +195,17 @@ func (s *Service) remove(ctx context.Context, r *resource, id int64, match []int
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
+		_ = tx.Rollback()
 		return s.missOrStale(ctx, r, id)
+	}
+	if err := s.emit(ctx, tx, r, opDelete, before, &record{id: id}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		if db.IsForeignKeyViolation(err) {
+			return errConflict
+		}
+		return fmt.Errorf("delete %s %d: %w", r.singular, id, err)
 	}
 	return nil
 }

@@ -29,7 +29,13 @@ func WithIdentity(ctx context.Context, c *assertion.Claims) context.Context {
 
 // Identity returns the verified claims of the request, or nil.
 func Identity(r *http.Request) *assertion.Claims {
-	c, _ := r.Context().Value(ctxKey{}).(*assertion.Claims)
+	return IdentityOf(r.Context())
+}
+
+// IdentityOf returns the verified claims a request context carries, or
+// nil: for code below the handler that needs the actor (domain events).
+func IdentityOf(ctx context.Context) *assertion.Claims {
+	c, _ := ctx.Value(ctxKey{}).(*assertion.Claims)
 	return c
 }
 

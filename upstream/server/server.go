@@ -18,9 +18,11 @@ import (
 	"github.com/hubchantier/hubgate/upstream/batchtx"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/domain"
+	"github.com/hubchantier/hubgate/upstream/events"
 	"github.com/hubchantier/hubgate/upstream/httpx"
 	"github.com/hubchantier/hubgate/upstream/metrics"
 	"github.com/hubchantier/hubgate/upstream/oauth"
+	"github.com/hubchantier/hubgate/upstream/webhooks"
 )
 
 // MinSecretLen is the shortest accepted HUB_GATEWAY_SECRET, in bytes.
@@ -53,6 +55,14 @@ type Config struct {
 	// LoginThrottle configures the per-account slowdown of password checks
 	// (docs/auth.md); zero values take the defaults.
 	LoginThrottle auth.LoginThrottleOptions
+	// Webhooks configures /api/v1/webhooks and their deliveries
+	// (docs/webhooks.md); zero values take the defaults.
+	Webhooks webhooks.Options
+	// Events configures the event dispatcher (docs/events.md).
+	Events events.Options
+	// Dispatch runs the event dispatcher until New's ctx ends (serve sets
+	// it; tests that only need the API leave it off).
+	Dispatch bool
 }
 
 // New builds the service's handler.
@@ -88,6 +98,36 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	domain.New(d, deriveKey(cfg.GatewaySecret, "cursor")).Register(mux)
 	anomaly.New(d, cfg.GatewaySecret, deriveKey(cfg.GatewaySecret, "cursor"), cfg.Now).AcceptSecret(cfg.AcceptSecret).Register(mux)
 	audit.New(d, deriveKey(cfg.GatewaySecret, "audit-cursor")).Register(mux, cfg.GatewaySecret, cfg.AcceptSecret)
+	// Outbound webhooks (docs/webhooks.md): the API, and the dispatcher's
+	// "webhook" target; the dispatcher fans the outbox out (docs/events.md).
+	if cfg.Webhooks.Logger == nil {
+		cfg.Webhooks.Logger = cfg.Logger
+	}
+	if len(cfg.AcceptSecret) > 0 {
+		cfg.Webhooks.OpenKeys = append(cfg.Webhooks.OpenKeys, deriveKey(cfg.AcceptSecret, "webhook-secrets"))
+	}
+	hooks, err := webhooks.New(d, deriveKey(cfg.GatewaySecret, "webhook-secrets"), cfg.Webhooks)
+	if err != nil {
+		return nil, nil, err
+	}
+	hooks.Register(mux)
+	if len(cfg.AcceptSecret) > 0 {
+		// Rollover step 2: secrets sealed under the old key move to the
+		// new one, so step 3 (dropping the old secret) loses none.
+		if n, err := hooks.Reseal(ctx); err != nil {
+			cfg.Logger.Warn("webhook secrets not re-encrypted", "error", err.Error())
+		} else if n > 0 {
+			cfg.Logger.Info("webhook secrets re-encrypted under the current key", "webhooks", n)
+		}
+	}
+	if cfg.Dispatch {
+		if cfg.Events.Logger == nil {
+			cfg.Events.Logger = cfg.Logger
+		}
+		disp := events.NewDispatcher(d, cfg.Events)
+		disp.Register(hooks)
+		go disp.Run(ctx)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.PingContext(r.Context()); err != nil {
 			httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})

@@ -35,7 +35,10 @@ type RedisStore struct {
 	// Cluster connects to a Redis Cluster; extra nodes may be given with
 	// ?addr=host:port query parameters in URL.
 	Cluster bool `json:"cluster,omitempty"`
-	// Prefix is prepended to every key; default "hub:".
+	// Prefix is prepended to every key; default "hub:". On Redis Cluster
+	// braces in it are allowed but count: Redis hashes the first {…} of
+	// the whole key, so a prefix with a complete hash tag ("{hub}:") puts
+	// every key in one slot (one master); keep it brace-free to spread.
 	Prefix string `json:"prefix,omitempty"`
 
 	client *redisStore

@@ -365,6 +365,18 @@ func TestRedisClusterE2E(t *testing.T) {
 		if counts[200] != remaining || counts[429] != remaining {
 			t.Fatalf("after promotion: answers %v, want exactly %d×200 and %d×429", counts, remaining, remaining)
 		}
+		// The cache is coherent again too: a write through A reaches B.
+		const item = "/api/v1/chantiers/3"
+		for i := range 3 {
+			want := fmt.Sprintf("After failover %d", i)
+			hostDo(s, b, "GET", item, "", admin)
+			if w := hostDo(s, a, "PATCH", item, `{"client":"`+want+`"}`, admin); w.status != 200 {
+				t.Fatalf("PATCH via A after failover: %d %s", w.status, w.body)
+			}
+			if got := hostDo(s, b, "GET", item, "", admin); got.status != 200 || !bytes.Contains(got.body, []byte(want)) {
+				t.Fatalf("write via A after failover, GET via B: %d %q: %s", got.status, got.header.Get("Cache-Status"), got.body)
+			}
+		}
 	})
 }
 

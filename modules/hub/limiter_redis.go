@@ -91,7 +91,7 @@ func (s *redisStore) allow(ctx context.Context, ws []Window, split bool) (Decisi
 	}
 	groups := [][]int{allIndexes(len(ws))}
 	if split {
-		groups = groupByHashTag(ws)
+		groups = groupByHashTag(ws, s.Key)
 	}
 	d := Decision{Allowed: true, Windows: make([]WindowState, len(ws))}
 	used := make([]int64, len(ws)) // TAT−now of each window after the decision
@@ -190,13 +190,20 @@ func allIndexes(n int) []int {
 	return idx
 }
 
-// groupByHashTag groups window indexes by the {hash tag} of their keys
-// (the whole key when it has none), in order of first appearance.
-func groupByHashTag(ws []Window) [][]int {
+// groupByHashTag groups window indexes by the {hash tag} of their store
+// keys (the whole key when it has none), in order of first appearance.
+// The tag is taken from the key Redis sees, prefix included: Redis Cluster
+// hashes the first {…} of the whole key, so a prefix holding braces (say
+// "gw{" or "{}") moves or removes the window's own tag, and grouping by the
+// unprefixed key would send keys of two slots to one script (CROSSSLOT).
+// A prefix with a complete tag ("{hub}:") puts every key in one slot: one
+// group, one atomic script, but no spreading over the cluster's masters
+// (docs/deployment.md).
+func groupByHashTag(ws []Window, key func(string) string) [][]int {
 	var groups [][]int
 	pos := map[string]int{}
 	for i, w := range ws {
-		tag := hashTag(w.Key)
+		tag := hashTag(key(w.Key))
 		j, ok := pos[tag]
 		if !ok {
 			j = len(groups)

@@ -21,6 +21,15 @@ var redisPool = caddy.NewUsagePool()
 
 var errNotInteger = errors.New("hub store: value is not an integer")
 
+// clusterStateReloadInterval is how old the client's map of Redis Cluster
+// slots may grow before a request refreshes it (in the background).
+// go-redis refreshes it on MOVED answers, but a killed master answers
+// nothing: with go-redis's default (60 s) every key of its slots kept
+// failing for up to a minute after its replica had taken over. Refreshing
+// costs one CLUSTER SLOTS a second per gateway, and only while requests
+// flow.
+const clusterStateReloadInterval = time.Second
+
 // RedisStore keeps the gateway's shared state in Redis, so that several
 // gateway instances share limits, caches and counters.
 //
@@ -35,7 +44,10 @@ type RedisStore struct {
 	// Cluster connects to a Redis Cluster; extra nodes may be given with
 	// ?addr=host:port query parameters in URL.
 	Cluster bool `json:"cluster,omitempty"`
-	// Prefix is prepended to every key; default "hub:".
+	// Prefix is prepended to every key; default "hub:". On Redis Cluster
+	// braces in it are allowed but count: Redis hashes the first {…} of
+	// the whole key, so a prefix with a complete hash tag ("{hub}:") puts
+	// every key in one slot (one master); keep it brace-free to spread.
 	Prefix string `json:"prefix,omitempty"`
 
 	client *redisStore
@@ -106,6 +118,10 @@ func newRedisStore(url string, cluster bool, prefix string) (*redisStore, error)
 		if err != nil {
 			return nil, fmt.Errorf("redis cluster url: %w", err)
 		}
+		o.DialTimeout = 2 * time.Second
+		o.ReadTimeout = time.Second
+		o.WriteTimeout = time.Second
+		o.ClusterStateReloadInterval = clusterStateReloadInterval
 		return &redisStore{c: redis.NewClusterClient(o), prefix: prefix}, nil
 	}
 	o, err := redis.ParseURL(url)

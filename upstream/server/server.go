@@ -15,6 +15,7 @@ import (
 	"github.com/hubchantier/hubgate/upstream/anomaly"
 	"github.com/hubchantier/hubgate/upstream/audit"
 	"github.com/hubchantier/hubgate/upstream/auth"
+	"github.com/hubchantier/hubgate/upstream/console"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/domain"
 	"github.com/hubchantier/hubgate/upstream/httpx"
@@ -69,11 +70,16 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	}
 	mux := http.NewServeMux()
 	a.Register(mux)
-	oauth.New(d, a, oauth.Options{Now: cfg.Now, Logger: cfg.Logger, PublicURL: cfg.PublicURL,
-		CSRFKey: deriveKey(cfg.GatewaySecret, "oauth-csrf")}).Register(mux)
+	o := oauth.New(d, a, oauth.Options{Now: cfg.Now, Logger: cfg.Logger, PublicURL: cfg.PublicURL,
+		CSRFKey: deriveKey(cfg.GatewaySecret, "oauth-csrf")})
+	o.Register(mux)
 	domain.New(d, deriveKey(cfg.GatewaySecret, "cursor")).Register(mux)
 	anomaly.New(d, cfg.GatewaySecret, deriveKey(cfg.GatewaySecret, "cursor"), cfg.Now).Register(mux)
-	audit.New(d, deriveKey(cfg.GatewaySecret, "audit-cursor")).Register(mux, cfg.GatewaySecret)
+	au := audit.New(d, deriveKey(cfg.GatewaySecret, "audit-cursor"))
+	au.Register(mux, cfg.GatewaySecret)
+	// The developer console (docs/console.md): pages over the same services.
+	console.New(console.Deps{Auth: a, OAuth: o, Audit: au, Anomalies: anomaly.NewStore(d, cfg.Now),
+		GatewaySecret: cfg.GatewaySecret, Now: cfg.Now, Logger: cfg.Logger}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.PingContext(r.Context()); err != nil {
 			httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})

@@ -3,9 +3,13 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -301,4 +305,32 @@ func TestConsoleBrowserE2E(t *testing.T) {
 		shot("admin-users"),
 	)
 	errs.check(t)
+}
+
+// consoleSignIn signs in through the gateway with net/http (a cookie jar,
+// the form's CSRF token) and returns the page it lands on.
+func consoleSignIn(t *testing.T, s *stack, email, password string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 15 * time.Second}
+	resp, err := c.Get(s.gw.URL + "/console/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("no CSRF token on the sign-in page: %.300s", body)
+	}
+	resp, err = c.PostForm(s.gw.URL+"/console/login", url.Values{"csrf_token": {string(m[1])}, "email": {email}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("console sign-in: %d %.300s", resp.StatusCode, body)
+	}
+	return string(body)
 }

@@ -3,6 +3,7 @@ package console
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -22,7 +23,9 @@ func (c *Console) home(q *req) {
 // safeNext keeps a post-sign-in destination inside the console (no open
 // redirect: a path under Prefix, no scheme, no host, no backslash).
 func safeNext(n string) string {
-	if !strings.HasPrefix(n, Prefix) || strings.ContainsAny(n, "\\\r\n") || strings.HasPrefix(n, "//") {
+	u, err := url.Parse(n)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.Opaque != "" ||
+		!strings.HasPrefix(n, Prefix) || strings.ContainsAny(n, "\\\r\n") {
 		return Prefix + "api-keys"
 	}
 	return n

@@ -70,8 +70,18 @@ func step(t *testing.T, ctx context.Context, what string, steps ...chromedp.Acti
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := chromedp.Do(sctx, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
+		t.Fatalf("%s: %v\n%s", what, err, whereAmI(ctx))
 	}
+}
+
+// whereAmI describes the tab for a failure message: its URL and the start
+// of its text.
+func whereAmI(ctx context.Context) string {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	loc, _ := chromedp.Run(dctx, chromedp.Location())
+	text, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 600) : ""`))
+	return "page " + loc + ":\n" + text
 }
 
 // get runs one action that returns a value, with a generous timeout.
@@ -270,7 +280,10 @@ func TestConsoleBrowserE2E(t *testing.T) {
 			chromedp.WaitVisible(`#f-api_key_id`),
 			chromedp.SendKeys(`#f-api_key_id`, keyID),
 			chromedp.Click(`//button[normalize-space()="Filter"]`),
-			chromedp.WaitVisible(`//caption`),
+			// The filtered page (the form's value attribute is the
+			// server's echo): the unfiltered one also has a caption and
+			// may list the request too, while it is being replaced.
+			chromedp.WaitVisible(fmt.Sprintf(`//input[@id="f-api_key_id" and @value=%q]`, keyID)),
 		); err != nil {
 			return false
 		}

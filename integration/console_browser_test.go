@@ -347,3 +347,35 @@ func consoleSignIn(t *testing.T, s *stack, email, password string) string {
 	}
 	return string(body)
 }
+
+// TestConsoleSignInSharesLoginLimit: the console's sign-in form checks a
+// password, so through the gateway it draws from the one login bucket of
+// POST /api/auth/login and the OAuth form: three API tries and two console
+// tries, then the console's sixth attempt is a 429 from the gateway.
+func TestConsoleSignInSharesLoginLimit(t *testing.T) {
+	s := newRLStack(t, false)
+	s.gateway("HUB_LOGIN_RATE_LIMIT=5/hour")
+	s.createUser("victim@example.com", "ouvrier")
+	for i := 0; i < 3; i++ {
+		if r := s.gwDo("POST", "/api/auth/login", map[string]string{"email": "victim@example.com", "password": "guess"}); r.status != 401 {
+			t.Fatalf("api login %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	form := url.Values{"email": {"victim@example.com"}, "password": {"guess"}, "csrf_token": {"x"}}
+	for i, want := range []int{http.StatusForbidden, http.StatusForbidden, http.StatusTooManyRequests} {
+		// Without a valid CSRF token the upstream refuses the form (403)
+		// before checking the password; the gateway counts the attempt
+		// all the same, as it cannot tell.
+		resp, err := s.client.PostForm(s.gw.URL+"/console/login", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("console sign-in %d: %d, want %d", i+1, resp.StatusCode, want)
+		}
+		if want == http.StatusTooManyRequests && !strings.Contains(resp.Header.Get("RateLimit-Policy"), `"login";q=5;w=3600`) {
+			t.Fatalf("console 429 without the login policy: %q", resp.Header.Get("RateLimit-Policy"))
+		}
+	}
+}

@@ -303,6 +303,25 @@ func TestConsoleBrowserE2E(t *testing.T) {
 			t.Errorf("the audit record lacks %q:\n%s", want, detail)
 		}
 	}
+	// The console's own actions are attributed: the gateway saw a cookie,
+	// the upstream reported the signed-in user, hub_audit recorded it.
+	admin := bearer(s.login("root@example.com", "correct-horse-battery"))
+	devID := s.userIDOf(admin, "dev@example.com")
+	revokePath := "/console/api-keys/" + keyID + "/revoke"
+	eventually(t, 30*time.Second, "the console's revoke in the audit trail", func() bool {
+		r := s.gwDo("GET", "/api/v1/admin/audit-logs?limit=100", nil, admin...)
+		for _, rec := range r.json(t)["data"].([]any) {
+			m := rec.(map[string]any)
+			if m["path"] == revokePath && m["http_method"] == "POST" {
+				if m["attempted_user_id"] != devID || m["status_code"] != float64(http.StatusSeeOther) {
+					t.Fatalf("the console's revoke recorded as %v", m)
+				}
+				return true
+			}
+		}
+		return false
+	})
+
 	step(t, ctx, "admin pages",
 		chromedp.Navigate(base+"/console/admin/audit"),
 		chromedp.Click(`//button[normalize-space()="Verify the chain"]`),

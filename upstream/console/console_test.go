@@ -311,3 +311,75 @@ func TestAuditViewerFilters(t *testing.T) {
 		t.Fatalf("bad status filter: %d", got.status)
 	}
 }
+
+// TestSecureCookieOverHTTPS: with an https public URL the session cookie is
+// Secure and carries the __Host- prefix.
+func TestSecureCookieOverHTTPS(t *testing.T) {
+	d := dbtest.SQLite(t)
+	h, a, err := server.New(context.Background(), server.Config{GatewaySecret: secret, BcryptCost: bcrypt.MinCost,
+		PublicURL: "https://api.example.com"}, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	if _, err := a.CreateUser(context.Background(), "dev@example.com", password, "Dev", auth.RoleConducteur); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, srv: srv, a: a}
+	b := e.browser()
+	login := b.do("GET", "/console/login", nil)
+	// The jar does not send Secure cookies over http: hand the nonce over.
+	var nonce string
+	for _, c := range login.header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "__Host-hub_oauth_login=") {
+			nonce = strings.SplitN(strings.TrimPrefix(c, "__Host-hub_oauth_login="), ";", 2)[0]
+		}
+	}
+	req, _ := http.NewRequest("POST", srv.URL+"/console/login", strings.NewReader(url.Values{"csrf_token": {csrf(t, login)},
+		"email": {"dev@example.com"}, "password": {password}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: "__Host-hub_oauth_login", Value: nonce})
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var sc string
+	for _, c := range resp.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "__Host-hub_oauth_session=") {
+			sc = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(sc, "Secure") || !strings.Contains(sc, "HttpOnly") ||
+		!strings.Contains(sc, "SameSite=Lax") || !strings.Contains(sc, "Path=/") {
+		t.Fatalf("sign-in over https: %d, session cookie %q", resp.StatusCode, sc)
+	}
+}
+
+// TestSessionCutOnDeactivation: an administrator unticks "active": the
+// user's console session ends and they cannot sign in again.
+func TestSessionCutOnDeactivation(t *testing.T) {
+	e := newEnv(t, dbtest.SQLite(t))
+	b := e.browser()
+	b.signIn(e.user.Email, password)
+	adm := e.browser()
+	adm.signIn(e.admin.Email, password)
+	users := adm.do("GET", "/console/admin/users", nil)
+	got := adm.do("POST", "/console/admin/users/"+strconv.FormatInt(e.user.ID, 10),
+		url.Values{"csrf_token": {csrf(t, users)}, "role": {e.user.Role}})
+	if got.status != http.StatusSeeOther {
+		t.Fatalf("deactivate: %d %.300s", got.status, got.body)
+	}
+	if got := b.do("GET", "/console/api-keys", nil); got.status != http.StatusSeeOther {
+		t.Fatalf("the session survived the deactivation: %d", got.status)
+	}
+	if got := b.signIn(e.user.Email, password); got.status != http.StatusUnauthorized {
+		t.Fatalf("a deactivated user signs in: %d", got.status)
+	}
+	// An administrator cannot deactivate themself here.
+	if got := adm.do("POST", "/console/admin/users/"+strconv.FormatInt(e.admin.ID, 10),
+		url.Values{"csrf_token": {csrf(t, users)}, "role": {auth.RoleAdmin}}); got.status != http.StatusConflict {
+		t.Fatalf("self-deactivation: %d", got.status)
+	}
+}

@@ -54,3 +54,17 @@ vet:
 
 clean:
 	rm -rf $(BIN)
+
+# The developer console's vendored browser assets (docs/console.md): npm ci
+# from upstream/console/web/package-lock.json, then the built files are
+# copied into upstream/console/static/vendor, which is committed and
+# embedded (make run needs neither npm nor the network).
+SWAGGER_UI := upstream/console/web/node_modules/swagger-ui-dist
+.PHONY: console-assets
+console-assets:
+	cd upstream/console/web && npm ci --ignore-scripts --no-audit --no-fund
+	mkdir -p upstream/console/static/vendor/swagger-ui
+	cp $(SWAGGER_UI)/swagger-ui-bundle.js $(SWAGGER_UI)/swagger-ui-bundle.js.LICENSE.txt \
+		$(SWAGGER_UI)/swagger-ui.css $(SWAGGER_UI)/LICENSE $(SWAGGER_UI)/NOTICE \
+		upstream/console/static/vendor/swagger-ui/
+	rm -rf upstream/console/web/node_modules

@@ -157,6 +157,7 @@ run() {
 		echo "hubgate on $HUB_LISTEN -> Hub Chantier on $HUB_UPSTREAM (settings: ${envfile#"$root"/})"
 		echo "demo API key (shown once): $key"
 		echo "try:  curl -s -H 'Authorization: Bearer $key' 'http://$host:$port/api/v1/chantiers?limit=2'"
+		echo "console: open http://$host:$port/console/ (conducteur@hubchantier.local / demo-password)"
 		echo "Ctrl-C stops both; make reload applies an edited Caddyfile or data/hubgate.env."
 	fi
 

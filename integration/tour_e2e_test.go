@@ -203,6 +203,25 @@ func TestReadmeTour(t *testing.T) {
 		t.Fatalf("no write with before/after among %s", b)
 	}
 
+	// The developer console, through the gateway: /api-keys redirects to
+	// it, its pages carry the strict CSP, and the seeded conducteur signs
+	// in with the form (TestConsoleBrowserE2E drives the rest in Chromium).
+	noFollow := &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if resp, err := noFollow.Get(s.gw.URL + "/api-keys"); err != nil || resp.StatusCode != http.StatusMovedPermanently ||
+		resp.Header.Get("Location") != "/console/api-keys" {
+		t.Fatalf("/api-keys: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	r = s.gwDo("GET", "/console/login", nil)
+	if csp := r.header.Get("Content-Security-Policy"); r.status != 200 || !strings.Contains(csp, "frame-ancestors 'none'") ||
+		strings.Contains(csp, "unsafe-inline") || !strings.Contains(string(r.body), ">Sign in</button>") {
+		t.Fatalf("/console/login: %d CSP %q", r.status, csp)
+	}
+	if page := consoleSignIn(t, s, "conducteur@hubchantier.local", "demo-password"); !strings.Contains(page, "conducteur@hubchantier.local") {
+		t.Fatalf("console sign-in landed on: %.300s", page)
+	}
+
 	// Roles: an ouvrier creates no chantier and sees only the chantiers
 	// they are assigned to (none yet).
 	s.cli("user", "create", "--email", "paul@example.com", "--password", "correct-horse-battery", "--role", "ouvrier", "--nom", "Paul")

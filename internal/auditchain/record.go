@@ -53,8 +53,10 @@ type Record struct {
 	// AttemptedUserID is, on a login (POST /api/auth/login, the OAuth
 	// login form), the id of the account the submitted email names, as
 	// reported by the upstream (AccountHeader) — for failed and successful
-	// logins alike; "" when no such account exists. Never the email or
-	// the password.
+	// logins alike; "" when no such account exists. On the developer
+	// console's other pages (a cookie session the gateway cannot read) it
+	// is the signed-in user the upstream reports the same way
+	// (docs/console.md). Never the email or the password.
 	AttemptedUserID string `json:"attempted_user_id,omitempty"`
 	// Action is a bounded name such as create_chantier or login.
 	Action string `json:"action"`

@@ -16,7 +16,9 @@ import (
 
 // Query filters GET /api/v1/admin/audit-logs. Zero values do not filter.
 type Query struct {
-	UserID       string
+	UserID string
+	// APIKeyID is the id of the API key the request was made with.
+	APIKeyID     string
 	ResourceType string
 	ResourceID   string
 	Action       string
@@ -41,7 +43,7 @@ type FieldError struct {
 
 // filterParams are the accepted query parameters besides limit and cursor.
 var filterParams = map[string]bool{
-	"user_id": true, "resource_type": true, "resource_id": true, "action": true,
+	"user_id": true, "api_key_id": true, "resource_type": true, "resource_id": true, "action": true,
 	"request_id": true, "client_request_id": true, "batch_request_id": true, "status_code": true, "from": true, "to": true,
 }
 
@@ -60,7 +62,7 @@ func ParseQuery(v url.Values) (Query, []FieldError) {
 			continue
 		}
 		if !filterParams[k] {
-			errs = append(errs, FieldError{k, "unknown query parameter; filters: user_id, resource_type, resource_id, action, request_id, client_request_id, batch_request_id, status_code, from, to"})
+			errs = append(errs, FieldError{k, "unknown query parameter; filters: user_id, api_key_id, resource_type, resource_id, action, request_id, client_request_id, batch_request_id, status_code, from, to"})
 			continue
 		}
 		if len(v[k]) != 1 || len(v.Get(k)) > 200 {
@@ -71,6 +73,8 @@ func ParseQuery(v url.Values) (Query, []FieldError) {
 		switch k {
 		case "user_id":
 			q.UserID = val
+		case "api_key_id":
+			q.APIKeyID = val
 		case "resource_type":
 			q.ResourceType = val
 		case "resource_id":
@@ -125,6 +129,7 @@ func (q Query) scope() string {
 		}
 	}
 	add("user_id", q.UserID)
+	add("api_key_id", q.APIKeyID)
 	add("resource_type", q.ResourceType)
 	add("resource_id", q.ResourceID)
 	add("action", q.Action)
@@ -144,7 +149,7 @@ func (q Query) scope() string {
 }
 
 // List returns a page of records, newest first, walking the (ts, id) index
-// (or the (user_id, ts, id) and (resource_type, resource_id, ts, id) ones
+// (or the (user_id, ts, id), (api_key_id, ts, id) and (resource_type, resource_id, ts, id) ones
 // when those filters are given) from the cursor position.
 func (s *Store) List(ctx context.Context, q Query) ([]auditchain.Record, *page.Cursors, error) {
 	scope := q.scope()
@@ -165,6 +170,7 @@ func (s *Store) List(ctx context.Context, q Query) ([]auditchain.Record, *page.C
 		}
 	}
 	eq("user_id", q.UserID)
+	eq("api_key_id", q.APIKeyID)
 	eq("resource_type", q.ResourceType)
 	eq("resource_id", q.ResourceID)
 	eq("action", q.Action)

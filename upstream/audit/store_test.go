@@ -26,6 +26,9 @@ func chainOf(gw string, n int, t0 time.Time) []auditchain.Record {
 			Path: fmt.Sprintf("/api/v1/chantiers/%d", i%5), StatusCode: 200 + 100*(i%2), LatencyMS: 1.5,
 			IPAddress: "203.0.113.9", UserAgent: "test",
 		}
+		if i%6 == 0 {
+			r.APIKeyID = "key" + gw
+		}
 		if i%4 == 0 {
 			r.Changes = []byte(`{"after":{"nom":"B"},"before":{"nom":"A"}}`)
 		}
@@ -145,6 +148,7 @@ func TestListFiltersAndCursor(t *testing.T) {
 			{url.Values{"status_code": {"300"}}, 30},
 			{url.Values{"from": {t0.Add(10 * time.Minute).Format(time.RFC3339Nano)}, "to": {t0.Add(20 * time.Minute).Format(time.RFC3339Nano)}}, 10},
 			{url.Values{"request_id": {"req-gw-a-5"}}, 1},
+			{url.Values{"api_key_id": {"keygw-a"}}, 10},
 		}
 		for _, tt := range tests {
 			tt.params.Set("limit", "100")

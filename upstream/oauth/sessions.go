@@ -145,15 +145,20 @@ func (s *Server) session(ctx context.Context, r *http.Request) (auth.User, strin
 	if tok == "" {
 		return auth.User{}, "", ErrNotFound
 	}
-	var userID, expires int64
-	err := s.db.QueryRow(ctx, `SELECT user_id, expires_at FROM oauth_sessions WHERE id_hash = ?`, hashToken(tok)).Scan(&userID, &expires)
+	var userID, expires, created, cut int64
+	var active bool
+	err := s.db.QueryRow(ctx, `SELECT s.user_id, s.expires_at, s.created_at, u.tokens_valid_after, u.active
+		FROM oauth_sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?`, hashToken(tok)).Scan(&userID, &expires, &created, &cut, &active)
 	if errors.Is(err, sql.ErrNoRows) {
 		return auth.User{}, "", ErrNotFound
 	}
 	if err != nil {
 		return auth.User{}, "", fmt.Errorf("load session: %w", err)
 	}
-	if !s.now().Before(db.FromMicros(expires)) {
+	// A session dies with the user's tokens: a role change or a
+	// deactivation (auth's cutCredentials moves tokens_valid_after) ends
+	// every session opened until then, like the user's access tokens.
+	if !s.now().Before(db.FromMicros(expires)) || !active || created <= cut {
 		return auth.User{}, "", ErrNotFound
 	}
 	u, err := s.auth.UserByID(ctx, userID)

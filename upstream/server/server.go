@@ -16,6 +16,7 @@ import (
 	"github.com/hubchantier/hubgate/upstream/audit"
 	"github.com/hubchantier/hubgate/upstream/auth"
 	"github.com/hubchantier/hubgate/upstream/batchtx"
+	"github.com/hubchantier/hubgate/upstream/console"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/domain"
 	"github.com/hubchantier/hubgate/upstream/events"
@@ -93,11 +94,16 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	}
 	mux := http.NewServeMux()
 	a.Register(mux)
-	oauth.New(d, a, oauth.Options{Now: cfg.Now, Logger: cfg.Logger, PublicURL: cfg.PublicURL,
-		CSRFKey: deriveKey(cfg.GatewaySecret, "oauth-csrf")}).Register(mux)
+	o := oauth.New(d, a, oauth.Options{Now: cfg.Now, Logger: cfg.Logger, PublicURL: cfg.PublicURL,
+		CSRFKey: deriveKey(cfg.GatewaySecret, "oauth-csrf")})
+	o.Register(mux)
 	domain.New(d, deriveKey(cfg.GatewaySecret, "cursor")).Register(mux)
 	anomaly.New(d, cfg.GatewaySecret, deriveKey(cfg.GatewaySecret, "cursor"), cfg.Now).AcceptSecret(cfg.AcceptSecret).Register(mux)
-	audit.New(d, deriveKey(cfg.GatewaySecret, "audit-cursor")).Register(mux, cfg.GatewaySecret, cfg.AcceptSecret)
+	au := audit.New(d, deriveKey(cfg.GatewaySecret, "audit-cursor"))
+	au.Register(mux, cfg.GatewaySecret, cfg.AcceptSecret)
+	// The developer console (docs/console.md): pages over the same services.
+	console.New(console.Deps{Auth: a, OAuth: o, Audit: au, Anomalies: anomaly.NewStore(d, cfg.Now),
+		GatewaySecret: cfg.GatewaySecret, Now: cfg.Now, Logger: cfg.Logger}).Register(mux)
 	// Outbound webhooks (docs/webhooks.md): the API, and the dispatcher's
 	// "webhook" target; the dispatcher fans the outbox out (docs/events.md).
 	if cfg.Webhooks.Logger == nil {

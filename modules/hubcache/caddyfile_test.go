@@ -29,7 +29,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "argument", in: "hub_cache x", err: "wrong argument count"},
 		{name: "bad ttl", in: "hub_cache {\n route /a soon\n}", err: `bad ttl "soon"`},
 		{name: "bad pattern", in: "hub_cache {\n route a 1m\n}", err: "route"},
-		{name: "off shared", in: "hub_cache {\n route /a off shared\n}", err: `unexpected "shared"`},
+		{name: "off shared", in: "hub_cache {\n route /a off shared\n}", err: `nothing may follow off`},
 		{name: "relative invalidate", in: "hub_cache {\n invalidate /a b\n}", err: `path "b" must start with /`},
 		{name: "bad size", in: "hub_cache {\n max_body_size lots\n}", err: `bad size "lots"`},
 		{name: "bad l1", in: "hub_cache {\n l1 -1 1MB\n}", err: `bad entry count "-1"`},

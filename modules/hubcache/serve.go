@@ -163,7 +163,7 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request, next caddyhttp.Ha
 
 // fetch forwards the request as sent and answers, storing nothing.
 func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *Route, pk requestKey, gens map[string]string, stale *entry, fwd string) error {
-	rec, err := h.forward(w, r, next, pk, stale, false, fwd)
+	rec, err := h.forward(w, r, r, next, pk, stale, false, fwd)
 	if rec == nil {
 		return err
 	}
@@ -190,7 +190,7 @@ func (h *Handler) fill(w http.ResponseWriter, r *http.Request, next caddyhttp.Ha
 			out.Header.Set("If-Modified-Since", lm)
 		}
 	}
-	rec, err := h.forward(w, out, next, pk, stale, cand != nil, fwd)
+	rec, err := h.forward(w, r, out, next, pk, stale, cand != nil, fwd)
 	if rec == nil {
 		return nil, "", err
 	}
@@ -202,12 +202,13 @@ func (h *Handler) fill(w http.ResponseWriter, r *http.Request, next caddyhttp.Ha
 	return e, key, nil
 }
 
-// forward sends the request upstream through a recorder. It returns nil
-// when the answer is complete already: passed through, replaced by a stale
-// entry, or an error for Caddy's error handling.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, pk requestKey, stale *entry, revalidating bool, fwd string) (*recorder, error) {
+// forward sends out (the client's request r, or the cache's version of
+// it) upstream through a recorder. It returns nil when the answer is
+// complete already: passed through, replaced by a stale entry, or an error
+// for Caddy's error handling.
+func (h *Handler) forward(w http.ResponseWriter, r, out *http.Request, next caddyhttp.Handler, pk requestKey, stale *entry, revalidating bool, fwd string) (*recorder, error) {
 	bufferStatus := func(s int) bool {
-		return (r.Method == http.MethodGet && understood[s]) ||
+		return (out.Method == http.MethodGet && understood[s]) ||
 			(revalidating && s == http.StatusNotModified) || (stale != nil && s >= 500)
 	}
 	onCommit := func(hdr http.Header, reason string) {
@@ -215,7 +216,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 		hdr.Set("Cache-Status", fmt.Sprintf("%s; fwd=%s; detail=%s", cacheName, fwd, reason))
 	}
 	rec := newRecorder(w, h.MaxBodySize, bufferStatus, onCommit)
-	err := next.ServeHTTP(rec, r)
+	err := next.ServeHTTP(rec, out)
 	if rec.passthrough {
 		return nil, err
 	}

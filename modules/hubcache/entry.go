@@ -28,10 +28,10 @@ type entry struct {
 	// mustRevalidate: never used stale without validation (must-revalidate,
 	// proxy-revalidate, s-maxage, no-cache).
 	mustRevalidate bool
-	vary   []string      // lowercased header names (RFC 9111 §4.1)
-	marker bool          // a Vary marker: look up varyKey(vary) next
-	tags   []string      // hashed tags this entry depends on
-	gens   []string      // their generations when the entry was filled
+	vary           []string // lowercased header names (RFC 9111 §4.1)
+	marker         bool     // a Vary marker: look up varyKey(vary) next
+	tags           []string // hashed tags this entry depends on
+	gens           []string // their generations when the entry was filled
 }
 
 // meta is the JSON line of an encoded entry.

@@ -196,9 +196,11 @@ type storeInput struct {
 	routeTTL time.Duration // the route's TTL (0 in origin mode)
 	maxTTL   time.Duration // cap of explicit freshness in default mode (0: none)
 	maxStale time.Duration // configured stale-if-error window
-	shared   bool          // shared route: Surrogate-Control and §3.5 apply
-	auth     bool          // the request carried Authorization
-	now      time.Time
+	shared   bool          // shared route: Surrogate-Control applies
+	// auth: the request carried Authorization and its entry is not keyed
+	// by a verified caller (a shared route, or no identity): §3.5 applies.
+	auth bool
+	now  time.Time
 }
 
 // storePolicy is the decision on one upstream response.
@@ -260,9 +262,9 @@ func decideStore(in storeInput) storePolicy {
 		}
 		p.strip = append(p.strip, names...)
 	}
-	// §3.5: on a shared route, the answer to an authorized request is for
-	// that caller unless the origin says otherwise.
-	if in.shared && in.auth && !cc.has("public") && !cc.has("s-maxage") && !cc.has("must-revalidate") {
+	// §3.5: where entries are shared, the answer to an authorized request
+	// is for that caller unless the origin says otherwise.
+	if in.auth && !cc.has("public") && !cc.has("s-maxage") && !cc.has("must-revalidate") {
 		return noStore("authorization")
 	}
 	vary, ok := varyNames(h)

@@ -122,6 +122,10 @@ func TestRFC9111Authorization(t *testing.T) {
 			g.get(p, auth...)
 			g.want("anonymous", g.get(p), 200, "v1", "hit")
 		}},
+		{"per-principal route without a verified caller: the key is shared, §3.5 applies", "/p/a6", versioned("Cache-Control", "max-age=60"), func(g *rfcGateway, p string) {
+			g.want("authorized", g.get(p, auth...), 200, "v1", "detail=authorization")
+			g.want("anonymous", g.get(p), 200, "v2", "fwd=miss")
+		}},
 		{"must-revalidate", "/o/a5", versioned("Cache-Control", "max-age=60, must-revalidate"), func(g *rfcGateway, p string) {
 			g.get(p, auth...)
 			g.want("anonymous", g.get(p), 200, "v1", "hit")

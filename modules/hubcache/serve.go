@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/hubchantier/hubgate/internal/problem"
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 // cacheName is this cache's name in Cache-Status (RFC 9211 §2).
@@ -251,9 +252,12 @@ func (h *Handler) forward(w http.ResponseWriter, r, out *http.Request, next cadd
 
 // policyFor decides on a response for rt.
 func (h *Handler) policyFor(r *http.Request, rt *Route, status int, hdr http.Header, now time.Time) storePolicy {
+	// §3.5 applies wherever the key does not tell callers apart: shared
+	// routes, and callers no hub_auth identified (one anonymous partition).
+	auth := r.Header.Get("Authorization") != "" && (rt.Shared || partitionOf(hub.IdentityOf(r)) == anonymousPartition)
 	return decideStore(storeInput{
 		status: status, header: hdr, mode: rt.mode(), routeTTL: time.Duration(rt.TTL), maxTTL: time.Duration(rt.MaxTTL),
-		maxStale: time.Duration(h.MaxStale), shared: rt.Shared, auth: r.Header.Get("Authorization") != "", now: now,
+		maxStale: time.Duration(h.MaxStale), shared: rt.Shared, auth: auth, now: now,
 	})
 }
 

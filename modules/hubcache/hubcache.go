@@ -2,6 +2,9 @@
 // (and HEAD) in Redis or in memory, partitioned per principal, invalidated
 // by writes at any gateway instance, with request coalescing, stale answers
 // when the upstream fails, RFC 9211 Cache-Status and an admin purge API.
+// It is an RFC 9111 shared cache (conditional revalidation, request
+// directives, RFC 5861, ranges, Vary), with route modes saying where
+// freshness comes from: the origin, a default TTL, or an override TTL.
 //
 // It sits after hub_auth (a hit never skips authorization) and right before
 // reverse_proxy, so it stores the upstream's full v1 representation; field
@@ -223,6 +226,9 @@ func (h *Handler) Validate() error {
 		}
 		if r.MaxTTL < 0 || (r.MaxTTL > 0 && r.Mode != "" && r.Mode != ModeDefault) {
 			return fmt.Errorf("route %s: max_ttl is for the default mode only, and positive", r.Path)
+		}
+		if r.MaxTTL > 0 && r.MaxTTL < r.TTL {
+			return fmt.Errorf("route %s: max_ttl must not be below the ttl", r.Path)
 		}
 		if time.Duration(r.MaxTTL) > maxLifetime {
 			return fmt.Errorf("route %s: max_ttl must not exceed %s", r.Path, maxLifetime)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hubchantier/hubgate/internal/problem"
+	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 // notModified reports whether the client's own conditional GET/HEAD is
@@ -157,7 +158,7 @@ func writeEntry(w http.ResponseWriter, r *http.Request, e *entry, now time.Time,
 			case use && !ok:
 				hdr.Del("Content-Type")
 				hdr.Set("Content-Range", "bytes */"+strconv.Itoa(len(body)))
-				problem.Write(w, r, problem.New(http.StatusRequestedRangeNotSatisfiable, "range-not-satisfiable",
+				hub.WriteProblem(w, r, problem.New(http.StatusRequestedRangeNotSatisfiable, "range-not-satisfiable",
 					"Range Not Satisfiable", "the requested range starts past the end of the representation"))
 				return
 			case use:

@@ -108,7 +108,7 @@ func (h *Handler) serveRead(w http.ResponseWriter, r *http.Request, next caddyht
 		// RFC 9111 §5.2.1.7: no stored response fits, so 504.
 		cacheMetrics().requests.WithLabelValues(resultBypass).Inc()
 		w.Header().Set("Cache-Status", cacheName+"; fwd=miss; detail=only-if-cached")
-		problem.Write(w, r, problem.New(http.StatusGatewayTimeout, "not-cached", "Not cached",
+		hub.WriteProblem(w, r, problem.New(http.StatusGatewayTimeout, "not-cached", "Not cached",
 			"only-if-cached was requested and no suitable stored response exists"))
 		return nil
 	}

@@ -105,14 +105,17 @@ func TestRequestPolicy(t *testing.T) {
 }
 
 func FuzzParseCacheControl(f *testing.F) {
-	for _, s := range []string{"max-age=60", `private="a, b", no-cache`, "s-maxage=1,,=,", `"`} {
+	for _, s := range []string{"max-age=60", `private="a, b", no-cache`, "s-maxage=1,,=,", `"`, "max-age=60;edge1, no-store;hubgate", "max-age=-1", `max-age="5"`, "max-age=1, max-age=2", "stale-while-revalidate=30"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		h := http.Header{"Cache-Control": {s}}
 		_ = parseRequestPolicy(h)
+		// The same text as Surrogate-Control (targets after ';').
+		_ = parseDirectives([]string{s}, cacheName)
+		both := http.Header{"Cache-Control": {s}, "Surrogate-Control": {s}}
 		for _, mode := range []string{ModeDefault, ModeOrigin, ModeOverride} {
-			p := decideStore(storeInput{status: 200, header: h, mode: mode, routeTTL: time.Minute, maxStale: time.Minute, now: time.Now(), shared: true})
+			p := decideStore(storeInput{status: 200, header: both, mode: mode, routeTTL: time.Minute, maxStale: time.Minute, now: time.Now(), shared: true})
 			if p.store && (p.ttl < 0 || p.ttl > maxLifetime || (mode == ModeOverride && p.ttl > time.Minute) || p.stale < 0 || p.stale > time.Minute || p.swr < 0) {
 				t.Fatalf("decideStore(%q, %s) = %+v", s, mode, p)
 			}

@@ -69,6 +69,10 @@ func main() {
 		serveStatic(os.Args[2], os.Args[3])
 		return
 	}
+	if len(os.Args) == 3 && os.Args[1] == serveRFCOriginCmd {
+		serveRFCOrigin(os.Args[2])
+		return
+	}
 	duration := flag.Duration("duration", 5*time.Second, "measurement time per row and round (at most 60s)")
 	warmup := flag.Duration("warmup", time.Second, "warm-up time per row and round")
 	conc := flag.Int("c", 16, "concurrent connections (at most 256)")

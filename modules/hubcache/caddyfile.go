@@ -2,6 +2,7 @@ package hubcache
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -28,18 +29,22 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
 //
 //	hub_cache {
-//	    route <path> <ttl>|off [shared]     # first match wins; default: see DefaultRoutes
-//	    invalidate <path> <path>...          # writes under <path> also invalidate these
-//	    max_stale <duration>|off             # default 10m
-//	    max_body_size <size>                 # default 1MiB
-//	    l1 <entries> <size>                  # default 10000 64MiB
-//	    store_timeout <duration>             # default 500ms
+//	    route <path> <ttl> [max_ttl <d>] [shared]   # default mode: ttl when the origin says nothing
+//	    route <path> <ttl> override [shared]        # ttl for every 200, origin may only shorten it
+//	    route <path> origin [shared]                # only the origin's freshness (RFC 9111)
+//	    route <path> off                            # first match wins; default: see DefaultRoutes
+//	    invalidate <path> <path>...                 # writes under <path> also invalidate these
+//	    max_stale <duration>|off                    # default 10m
+//	    max_body_size <size>                        # default 1MiB
+//	    l1 <entries> <size>                         # default 10000 64MiB
+//	    store_timeout <duration>                    # default 500ms
+//	    ranges on|off                               # default on: 206 from stored 200s
 //	}
 //
 // <path> is a pattern, the path of a hub.Route: /api/v1/report,
 // /api/v1/{resource}/{id}, /api/v1/admin/*. Routes and invalidate rules
 // name no method: only GET is cached (HEAD is answered from it), and every
-// successful write invalidates.
+// successful unsafe request invalidates.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
@@ -48,30 +53,26 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		switch opt := d.Val(); opt {
 		case "route":
-			args := d.RemainingArgs()
-			if len(args) < 2 || len(args) > 3 {
-				return d.ArgErr()
-			}
-			if _, err := hub.ParseRoute("*", args[0]); err != nil {
-				return d.Errf("route: %v", err)
-			}
-			rt := &Route{Path: args[0]}
-			if args[1] == "off" {
-				rt.Off = true
-			} else {
-				ttl, err := caddy.ParseDuration(args[1])
-				if err != nil || ttl <= 0 {
-					return d.Errf("route %s: bad ttl %q", args[0], args[1])
-				}
-				rt.TTL = caddy.Duration(ttl)
-			}
-			if len(args) == 3 {
-				if args[2] != "shared" || rt.Off {
-					return d.Errf("route %s: unexpected %q (only shared may follow a ttl)", args[0], args[2])
-				}
-				rt.Shared = true
+			rt, err := parseRoute(d)
+			if err != nil {
+				return err
 			}
 			h.Routes = append(h.Routes, rt)
+		case "ranges":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			switch d.Val() {
+			case "on":
+				h.RangesOff = false
+			case "off":
+				h.RangesOff = true
+			default:
+				return d.Errf("ranges: want on or off, not %q", d.Val())
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
 		case "invalidate":
 			args := d.RemainingArgs()
 			if len(args) < 2 {
@@ -151,4 +152,50 @@ func parseSize(s string) (int64, error) {
 		return 0, strconv.ErrSyntax
 	}
 	return int64(n), nil
+}
+
+// parseRoute reads the arguments of one route line.
+func parseRoute(d *caddyfile.Dispenser) (*Route, error) {
+	args := d.RemainingArgs()
+	if len(args) < 2 {
+		return nil, d.ArgErr()
+	}
+	if _, err := hub.ParseRoute("*", args[0]); err != nil {
+		return nil, d.Errf("route: %v", err)
+	}
+	rt := &Route{Path: args[0]}
+	switch args[1] {
+	case "off":
+		rt.Off = true
+		if len(args) > 2 {
+			return nil, d.Errf("route %s: nothing may follow off", args[0])
+		}
+		return rt, nil
+	case ModeOrigin:
+		rt.Mode = ModeOrigin
+	default:
+		ttl, err := caddy.ParseDuration(args[1])
+		if err != nil || ttl <= 0 {
+			return nil, d.Errf("route %s: bad ttl %q (a duration, origin or off)", args[0], args[1])
+		}
+		rt.TTL = caddy.Duration(ttl) // default mode: Mode stays empty
+	}
+	for i := 2; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "shared" && !rt.Shared:
+			rt.Shared = true
+		case a == ModeOverride && rt.Mode == "" && rt.MaxTTL == 0:
+			rt.Mode = ModeOverride
+		case a == "max_ttl" && rt.Mode == "" && rt.MaxTTL == 0 && i+1 < len(args):
+			v, err := caddy.ParseDuration(args[i+1])
+			if err != nil || v < time.Duration(rt.TTL) {
+				return nil, d.Errf("route %s: bad max_ttl %q (a duration, at least the ttl)", args[0], args[i+1])
+			}
+			rt.MaxTTL = caddy.Duration(v)
+			i++
+		default:
+			return nil, d.Errf("route %s: unexpected %q (after a ttl: max_ttl <d>, override, shared; after origin: shared)", args[0], a)
+		}
+	}
+	return rt, nil
 }

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -29,7 +31,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "argument", in: "hub_cache x", err: "wrong argument count"},
 		{name: "bad ttl", in: "hub_cache {\n route /a soon\n}", err: `bad ttl "soon"`},
 		{name: "bad pattern", in: "hub_cache {\n route a 1m\n}", err: "route"},
-		{name: "off shared", in: "hub_cache {\n route /a off shared\n}", err: `unexpected "shared"`},
+		{name: "off shared", in: "hub_cache {\n route /a off shared\n}", err: `nothing may follow off`},
 		{name: "relative invalidate", in: "hub_cache {\n invalidate /a b\n}", err: `path "b" must start with /`},
 		{name: "bad size", in: "hub_cache {\n max_body_size lots\n}", err: `bad size "lots"`},
 		{name: "bad l1", in: "hub_cache {\n l1 -1 1MB\n}", err: `bad entry count "-1"`},
@@ -70,5 +72,38 @@ func TestValidate(t *testing.T) {
 		if err := h.Validate(); err == nil {
 			t.Errorf("config %d accepted", i)
 		}
+	}
+}
+
+// TestValidateModes checks the route modes of JSON configs: the
+// combinations without meaning fail at load.
+func TestValidateModes(t *testing.T) {
+	min5 := caddy.Duration(5 * time.Minute)
+	for _, tt := range []struct {
+		name string
+		rt   Route
+		err  string
+	}{
+		{"default, empty mode", Route{Path: "/a", TTL: min5}, ""},
+		{"default, explicit", Route{Path: "/a", Mode: ModeDefault, TTL: min5, MaxTTL: 2 * min5}, ""},
+		{"override", Route{Path: "/a", Mode: ModeOverride, TTL: min5}, ""},
+		{"origin", Route{Path: "/a", Mode: ModeOrigin}, ""},
+		{"origin with ttl", Route{Path: "/a", Mode: ModeOrigin, TTL: min5}, "origin mode takes no ttl"},
+		{"override with max_ttl", Route{Path: "/a", Mode: ModeOverride, TTL: min5, MaxTTL: 2 * min5}, "max_ttl is for the default mode"},
+		{"max_ttl below ttl", Route{Path: "/a", TTL: min5, MaxTTL: min5 / 2}, "below the ttl"},
+		{"unknown mode", Route{Path: "/a", Mode: "sometimes", TTL: min5}, `unknown mode "sometimes"`},
+		{"default without ttl", Route{Path: "/a"}, "ttl must be positive"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := tt.rt
+			h := &Handler{Routes: []*Route{&rt}}
+			if err := h.setDefaults(); err != nil {
+				t.Fatal(err)
+			}
+			err := h.Validate()
+			if (tt.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+				t.Fatalf("Validate = %v, want %q", err, tt.err)
+			}
+		})
 	}
 }

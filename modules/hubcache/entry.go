@@ -23,10 +23,15 @@ type entry struct {
 	stored time.Time     // when the response was received
 	ttl    time.Duration // fresh until stored+ttl
 	stale  time.Duration // may answer on upstream failure until stored+ttl+stale
-	vary   []string      // lowercased header names (RFC 9111 §4.1)
-	marker bool          // a Vary marker: look up varyKey(vary) next
-	tags   []string      // hashed tags this entry depends on
-	gens   []string      // their generations when the entry was filled
+	swr    time.Duration // may answer while refreshed in the background until stored+ttl+swr
+	keep   time.Duration // kept past ttl this long for conditional revalidation
+	// mustRevalidate: never used stale without validation (must-revalidate,
+	// proxy-revalidate, s-maxage, no-cache).
+	mustRevalidate bool
+	vary           []string // lowercased header names (RFC 9111 §4.1)
+	marker         bool     // a Vary marker: look up varyKey(vary) next
+	tags           []string // hashed tags this entry depends on
+	gens           []string // their generations when the entry was filled
 }
 
 // meta is the JSON line of an encoded entry.
@@ -36,6 +41,9 @@ type meta struct {
 	Stored int64               `json:"t"`
 	TTL    int64               `json:"ttl"`
 	Stale  int64               `json:"st,omitempty"`
+	SWR    int64               `json:"swr,omitempty"`
+	Keep   int64               `json:"k,omitempty"`
+	MustRV bool                `json:"mr,omitempty"`
 	Vary   []string            `json:"v,omitempty"`
 	Marker bool                `json:"m,omitempty"`
 }
@@ -51,7 +59,7 @@ var errCorrupt = errors.New("hub_cache: corrupt entry")
 func (e *entry) encode() []byte {
 	m, _ := json.Marshal(meta{
 		Status: e.status, Header: e.header, Stored: e.stored.UnixNano(),
-		TTL: int64(e.ttl), Stale: int64(e.stale), Vary: e.vary, Marker: e.marker,
+		TTL: int64(e.ttl), Stale: int64(e.stale), SWR: int64(e.swr), Keep: int64(e.keep), MustRV: e.mustRevalidate, Vary: e.vary, Marker: e.marker,
 	})
 	var b bytes.Buffer
 	b.Grow(len(e.body) + len(m) + 40*len(e.tags) + 4)
@@ -83,6 +91,7 @@ func decodeEntry(b []byte) (*entry, error) {
 	e := &entry{
 		status: m.Status, header: http.Header(m.Header), body: rest,
 		stored: time.Unix(0, m.Stored), ttl: time.Duration(m.TTL), stale: time.Duration(m.Stale),
+		swr: time.Duration(m.SWR), keep: time.Duration(m.Keep), mustRevalidate: m.MustRV,
 		vary: m.Vary, marker: m.Marker,
 		tags: strings.Fields(string(lines[0])), gens: strings.Fields(string(lines[1])),
 	}
@@ -145,7 +154,21 @@ func (e *entry) age(now time.Time) time.Duration {
 
 func (e *entry) fresh(now time.Time) bool { return e.age(now) < e.ttl }
 
+// usableStale reports whether the entry may answer for a failing upstream
+// (RFC 9111 §4.2.4, RFC 5861 §4, max_stale).
 func (e *entry) usableStale(now time.Time) bool { return e.age(now) < e.ttl+e.stale }
 
+// inSWR reports whether a stale entry may answer while it is refreshed
+// in the background (RFC 5861 §3).
+func (e *entry) inSWR(now time.Time) bool {
+	a := e.age(now)
+	return a >= e.ttl && a < e.ttl+e.swr
+}
+
+// validator reports whether the entry can be revalidated conditionally.
+func (e *entry) validator() bool {
+	return e.header.Get("ETag") != "" || e.header.Get("Last-Modified") != ""
+}
+
 // lifetime is how long the store keeps the entry.
-func (e *entry) lifetime() time.Duration { return e.ttl + e.stale }
+func (e *entry) lifetime() time.Duration { return e.ttl + max(e.stale, e.swr, e.keep) }

@@ -2,6 +2,9 @@
 // (and HEAD) in Redis or in memory, partitioned per principal, invalidated
 // by writes at any gateway instance, with request coalescing, stale answers
 // when the upstream fails, RFC 9211 Cache-Status and an admin purge API.
+// It is an RFC 9111 shared cache (conditional revalidation, request
+// directives, RFC 5861, ranges, Vary), with route modes saying where
+// freshness comes from: the origin, a default TTL, or an override TTL.
 //
 // It sits after hub_auth (a hit never skips authorization) and right before
 // reverse_proxy, so it stores the upstream's full v1 representation; field
@@ -72,6 +75,11 @@ type Handler struct {
 	// StoreTimeout bounds each store operation; past it the request goes on
 	// uncached. Default 500ms.
 	StoreTimeout caddy.Duration `json:"store_timeout,omitempty"`
+	// RangesOff sends Range requests to the upstream instead of answering
+	// a single byte range of a stored 200 with a 206. Set it when handlers
+	// that rewrite bodies (hub_fields, hub_version) run on top of the
+	// cache: a range of the stored bytes is not a range of what they send.
+	RangesOff bool `json:"ranges_off,omitempty"`
 
 	g       *engine
 	poolKey string
@@ -86,9 +94,18 @@ type Route struct {
 	// /api/v1/widgets, /api/v1/{resource}/{id}, /x/*. Routes name no
 	// method: only GET is cached (HEAD is answered from it).
 	Path string `json:"path"`
-	// TTL is how long responses stay fresh (capped by the upstream's
-	// max-age or s-maxage).
+	// Mode says where freshness comes from: "default" (TTL for 200s that
+	// carry no explicit freshness; the origin's explicit freshness wins,
+	// capped by MaxTTL), "origin" (only the origin's explicit freshness
+	// and RFC 9111 heuristics; TTL unused) or "override" (TTL for every
+	// stored 200; the origin's explicit freshness may only shorten it).
+	// Empty means "default".
+	Mode string `json:"mode,omitempty"`
+	// TTL is the route's freshness lifetime, as Mode says.
 	TTL caddy.Duration `json:"ttl,omitempty"`
+	// MaxTTL caps the origin's explicit freshness in default mode (0: only
+	// the 24 h bound of every entry).
+	MaxTTL caddy.Duration `json:"max_ttl,omitempty"`
 	// Off excludes the path from caching.
 	Off bool `json:"off,omitempty"`
 	// Shared caches one copy for every caller instead of one per
@@ -195,8 +212,26 @@ func (h *Handler) setDefaults() error {
 // Validate checks values.
 func (h *Handler) Validate() error {
 	for _, r := range h.Routes {
-		if !r.Off && r.TTL <= 0 {
-			return fmt.Errorf("route %s: ttl must be positive (or the route off)", r.Path)
+		switch r.Mode {
+		case "", ModeDefault, ModeOverride:
+			if !r.Off && r.TTL <= 0 {
+				return fmt.Errorf("route %s: ttl must be positive (or the route off)", r.Path)
+			}
+		case ModeOrigin:
+			if r.TTL != 0 {
+				return fmt.Errorf("route %s: origin mode takes no ttl", r.Path)
+			}
+		default:
+			return fmt.Errorf("route %s: unknown mode %q (default, origin or override)", r.Path, r.Mode)
+		}
+		if r.MaxTTL < 0 || (r.MaxTTL > 0 && r.Mode != "" && r.Mode != ModeDefault) {
+			return fmt.Errorf("route %s: max_ttl is for the default mode only, and positive", r.Path)
+		}
+		if r.MaxTTL > 0 && r.MaxTTL < r.TTL {
+			return fmt.Errorf("route %s: max_ttl must not be below the ttl", r.Path)
+		}
+		if time.Duration(r.MaxTTL) > maxLifetime {
+			return fmt.Errorf("route %s: max_ttl must not exceed %s", r.Path, maxLifetime)
 		}
 		if time.Duration(r.TTL)+time.Duration(h.MaxStale) > maxLifetime {
 			return fmt.Errorf("route %s: ttl + max_stale must not exceed %s", r.Path, maxLifetime)
@@ -218,6 +253,17 @@ func (h *Handler) Cleanup() error {
 	_, err := enginePool.Delete(h.poolKey)
 	return err
 }
+
+// mode returns the route's mode, "default" when unset.
+func (r *Route) mode() string {
+	if r.Mode == "" {
+		return ModeDefault
+	}
+	return r.Mode
+}
+
+// ranges reports whether single byte ranges are answered from the cache.
+func (h *Handler) ranges() bool { return !h.RangesOff }
 
 // route returns the first route matching path, or nil.
 func (h *Handler) route(path string) *Route {

@@ -3,22 +3,29 @@ package hubcache
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 )
 
-// serveWrite forwards a write and, when it succeeded (2xx), invalidates
-// what it changed before the client sees the answer: once a client holds
-// the 2xx, no gateway instance serves the old representation.
+// serveWrite forwards a request of an unsafe method (RFC 9110 §9.2.1: any
+// method but GET, HEAD, OPTIONS and TRACE) and, when its answer is not an
+// error (RFC 9111 §4.4: 2xx or 3xx), invalidates what it changed before
+// the client sees the answer: once a client holds it, no gateway instance
+// serves the old representation.
 func (h *Handler) serveWrite(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	ww := &writeObserver{ResponseWriter: w, onHeader: func(status int, hdr http.Header) {
-		if status < 200 || status > 299 {
+		if status < 200 || status >= 400 {
 			return
 		}
 		tags := h.writeTags(r.URL.Path, hdr)
+		for _, p := range sameHostTargets(r, hdr) {
+			tags = append(tags, hashTag(tagExact+cleanPath(p)))
+		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Duration(h.StoreTimeout))
 		defer cancel()
 		if err := h.g.invalidate(ctx, tags); err != nil {
@@ -51,6 +58,34 @@ func (h *Handler) writeTags(p string, hdr http.Header) []string {
 	return append(tags, customTags(hdr)...)
 }
 
+// sameHostTargets returns the paths of the Location and Content-Location
+// of a write's answer that are on the request's host (RFC 9111 §4.4: a
+// cache must not invalidate other hosts' URIs on their behalf).
+func sameHostTargets(r *http.Request, hdr http.Header) []string {
+	var out []string
+	for _, name := range []string{"Location", "Content-Location"} {
+		v := hdr.Get(name)
+		if v == "" {
+			continue
+		}
+		u, err := url.Parse(v)
+		if err != nil {
+			continue
+		}
+		if u.Host != "" && !strings.EqualFold(u.Host, r.Host) {
+			continue
+		}
+		if u.Path == "" {
+			continue
+		}
+		if !strings.HasPrefix(u.Path, "/") {
+			u.Path = path.Join(path.Dir(r.URL.Path), u.Path)
+		}
+		out = append(out, u.Path)
+	}
+	return out
+}
+
 // writeObserver calls onHeader once, just before the response header of a
 // write goes out, and keeps Cache-Tag / Surrogate-Key from the client.
 type writeObserver struct {
@@ -63,8 +98,7 @@ func (o *writeObserver) WriteHeader(status int) {
 	if status >= 200 && !o.done {
 		o.done = true
 		o.onHeader(status, o.Header())
-		o.Header().Del("Cache-Tag")
-		o.Header().Del("Surrogate-Key")
+		stripCacheFields(o.Header())
 	}
 	o.ResponseWriter.WriteHeader(status)
 }
@@ -89,8 +123,7 @@ type tagStripper struct {
 func (t *tagStripper) WriteHeader(status int) {
 	if !t.done && status >= 200 {
 		t.done = true
-		t.Header().Del("Cache-Tag")
-		t.Header().Del("Surrogate-Key")
+		stripCacheFields(t.Header())
 	}
 	t.ResponseWriter.WriteHeader(status)
 }
@@ -104,3 +137,11 @@ func (t *tagStripper) Write(p []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the client's writer.
 func (t *tagStripper) Unwrap() http.ResponseWriter { return t.ResponseWriter }
+
+// stripCacheFields removes the fields meant for this cache only (Cache-Tag,
+// Surrogate-Key, Surrogate-Control) from a client's answer.
+func stripCacheFields(h http.Header) {
+	h.Del("Cache-Tag")
+	h.Del("Surrogate-Key")
+	h.Del("Surrogate-Control")
+}

@@ -116,8 +116,8 @@ func varyKey(primary requestKey, names []string, h http.Header) requestKey {
 		b.WriteString("\x1e")
 		b.WriteString(n)
 		b.WriteByte('=')
-		// Several field lines are one list (RFC 9110 §5.3).
-		b.WriteString(escapeField(strings.Join(h.Values(n), ",")))
+		// Several field lines are one list (RFC 9110 §5.3), normalised.
+		b.WriteString(escapeField(normalizeVary(n, h.Values(n))))
 	}
 	k := requestKey{material: b.String(), tags: primary.tags}
 	k.hash = hashHex(k.material)

@@ -65,7 +65,7 @@ func TestDecideStoreAge(t *testing.T) {
 			if tt.cc != "" {
 				h.Set("Cache-Control", tt.cc)
 			}
-			p := decideStore(200, h, 300*time.Second, time.Minute, t0)
+			p := decideStore(storeInput{status: 200, header: h, mode: ModeOverride, routeTTL: 300 * time.Second, maxStale: time.Minute, now: t0})
 			if p.store != tt.wantStore || p.ttl != tt.wantTTL {
 				t.Fatalf("store=%v ttl=%s (reason %q), want store=%v ttl=%s", p.store, p.ttl, p.reason, tt.wantStore, tt.wantTTL)
 			}

@@ -117,11 +117,11 @@ func storableHeader(h http.Header) http.Header {
 
 // copyResponseHeader copies upstream header fields onto the client's
 // header, replacing same-named fields but keeping those set by outer
-// handlers (X-Request-Id, rate-limit fields). Cache-Tag and Surrogate-Key
-// stay between the upstream and the cache.
+// handlers (X-Request-Id, rate-limit fields). Cache-Tag, Surrogate-Key
+// and Surrogate-Control stay between the upstream and the cache.
 func copyResponseHeader(dst, src http.Header) {
 	for k, v := range src {
-		if k == "Cache-Tag" || k == "Surrogate-Key" {
+		if k == "Cache-Tag" || k == "Surrogate-Key" || k == "Surrogate-Control" {
 			continue
 		}
 		if k == "X-Request-Id" && len(dst[k]) > 0 {

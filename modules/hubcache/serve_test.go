@@ -125,7 +125,8 @@ func TestNotStored(t *testing.T) {
 			u.body = strings.Repeat("x", 2000)
 			u.header.Set("Content-Length", "2000")
 		}, "hubgate; fwd=miss; detail=too-large"},
-		{"404", func(u *upstream) { u.status = 404 }, "hubgate; fwd=miss; detail=uncacheable"},
+		{"404 without freshness", func(u *upstream) { u.status = 404 }, "hubgate; fwd=miss; fwd-status=404; detail=no-freshness"},
+		{"500", func(u *upstream) { u.status = 500 }, "hubgate; fwd=miss; detail=uncacheable"},
 		{"event stream", func(u *upstream) { u.header.Set("Content-Type", "text/event-stream") }, "hubgate; fwd=miss; detail=stream"},
 	}
 	for name, mk := range stores(t) {
@@ -225,7 +226,9 @@ func TestTTL(t *testing.T) {
 		{"planning", "/api/v1/planning", "", 2 * time.Minute},
 		{"max-age caps", "/api/v1/stats", "max-age=20", 20 * time.Second},
 		{"s-maxage caps", "/api/v1/chantiers", "max-age=5, s-maxage=30", 30 * time.Second},
-		{"max-age above route", "/api/v1/stats", "max-age=600", time.Minute},
+		// Default mode: the origin's explicit freshness wins over the
+		// route TTL (override mode keeps the TTL as a cap: TestDecideStore).
+		{"max-age above route", "/api/v1/stats", "max-age=600", 10 * time.Minute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

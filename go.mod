@@ -5,6 +5,12 @@ go 1.26.8
 require github.com/caddyserver/caddy/v2 v2.11.9
 
 require (
+	github.com/agnivade/levenshtein v1.2.2 // indirect
+	github.com/graph-gophers/graphql-go v1.11.0 // indirect
+	github.com/vektah/gqlparser/v2 v2.5.64 // indirect
+)
+
+require (
 	cel.dev/cel-go v0.32.0 // indirect
 	cel.dev/expr v0.25.3 // indirect
 	cloud.google.com/go/auth v0.23.3 // indirect

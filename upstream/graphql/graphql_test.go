@@ -1,0 +1,123 @@
+package graphql
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"testing"
+
+	"github.com/hubchantier/hubgate/internal/assertion"
+)
+
+// TestNoNPlusOne: 20 chantiers with their affectations and each
+// affectation's user cost three SELECTs (the page, the affectations of the
+// 20, the users of those), not 1 + 20 + 40.
+func TestNoNPlusOne(t *testing.T) {
+	each(t, Options{}, func(t *testing.T, e *env) {
+		var users []int64
+		for i := range 4 {
+			users = append(users, e.user(fmt.Sprintf("u%d@example.com", i), fmt.Sprintf("User %d", i), "ouvrier"))
+		}
+		for i := range 20 {
+			c := e.rest("POST", "/api/v1/chantiers", map[string]any{"nom": fmt.Sprintf("C%02d", i)})
+			id := int64(c["id"].(float64))
+			for j := range 2 {
+				e.rest("POST", "/api/v1/affectations", map[string]any{"chantier_id": id, "user_id": users[(i+j)%4], "date_debut": "2026-01-01"})
+			}
+		}
+		e.queries.Store(0)
+		res := e.gql(`{ chantiers(first: 20) { nodes { id nom affectations { id user_id user { nom } } } } }`, nil)
+		if len(res.Errors) > 0 || res.status != http.StatusOK {
+			t.Fatalf("errors: %s", res.raw)
+		}
+		nodes := res.Data["chantiers"].(map[string]any)["nodes"].([]any)
+		if len(nodes) != 20 {
+			t.Fatalf("%d chantiers, want 20", len(nodes))
+		}
+		for _, n := range nodes {
+			affs := n.(map[string]any)["affectations"].([]any)
+			if len(affs) != 2 {
+				t.Fatalf("chantier %v: %d affectations, want 2", n, len(affs))
+			}
+			for _, a := range affs {
+				am := a.(map[string]any)
+				u := am["user"].(map[string]any)
+				idx, _ := strconv.Atoi(am["user_id"].(string))
+				if u["nom"] != fmt.Sprintf("User %d", idx-int(users[0])) {
+					t.Fatalf("affectation %v: wrong user", am)
+				}
+			}
+		}
+		if got := e.queries.Load(); got != 3 {
+			t.Fatalf("%d SQL queries for 20 chantiers × affectations × users, want 3", got)
+		}
+	})
+}
+
+// TestQueriesAndMutations runs reads and writes with REST's rules:
+// validation, If-Match, permissions, and problem types as extensions.code.
+func TestQueriesAndMutations(t *testing.T) {
+	each(t, Options{Introspection: true}, func(t *testing.T, e *env) {
+		owner := e.user("owner@example.com", "Owner", "conducteur")
+		res := e.gql(`mutation($in: ChantierInput!) { createChantier(input: $in) { id nom statut etag responsable { nom } } }`,
+			map[string]any{"in": map[string]any{"nom": "Tour A", "responsable_id": strconv.FormatInt(owner, 10)}})
+		if len(res.Errors) > 0 {
+			t.Fatalf("create: %s", res.raw)
+		}
+		c := res.Data["createChantier"].(map[string]any)
+		if c["nom"] != "Tour A" || c["statut"] != "planifie" || c["responsable"].(map[string]any)["nom"] != "Owner" {
+			t.Fatalf("created %v", c)
+		}
+		id, etag := c["id"].(string), c["etag"].(string)
+
+		// REST validation rules, REST problem type.
+		res = e.gql(`mutation { createChantier(input: {nom: "x", budget: -1}) { id } }`, nil)
+		if res.code() != "validation" || res.status != http.StatusOK {
+			t.Fatalf("negative budget: %s", res.raw)
+		}
+		// ifMatch: a stale tag is precondition-failed, the current one wins.
+		upd := `mutation($id: ID!, $m: String) { updateChantier(id: $id, input: {statut: "en_cours"}, ifMatch: $m) { statut etag } }`
+		if res = e.gql(upd, map[string]any{"id": id, "m": `"v999"`}); res.code() != "precondition-failed" {
+			t.Fatalf("stale ifMatch: %s", res.raw)
+		}
+		if res = e.gql(upd, map[string]any{"id": id, "m": etag}); len(res.Errors) > 0 || res.Data["updateChantier"].(map[string]any)["statut"] != "en_cours" {
+			t.Fatalf("update: %s", res.raw)
+		}
+		// Reads: one row, a connection with a filter, a missing row.
+		res = e.gql(`query($id: ID!) { chantier(id: $id) { nom statut } chantiers(first: 1, filter: {statut: "en_cours"}) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }`, map[string]any{"id": id})
+		if len(res.Errors) > 0 || res.Data["chantier"].(map[string]any)["statut"] != "en_cours" {
+			t.Fatalf("read: %s", res.raw)
+		}
+		if res = e.gql(`{ chantier(id: "424242") { id } }`, nil); res.code() != "not-found" {
+			t.Fatalf("missing: %s", res.raw)
+		}
+		// Permissions through the matrix: an ouvrier may not create a chantier.
+		e.who = &assertion.Claims{Subject: strconv.FormatInt(e.user("o@example.com", "O", "ouvrier"), 10), Role: "ouvrier", Method: "jwt", Scopes: []string{"read", "write"}}
+		if res = e.gql(`mutation { createChantier(input: {nom: "y"}) { id } }`, nil); res.code() != "permission-denied" {
+			t.Fatalf("ouvrier create: %s", res.raw)
+		}
+		// ... nor see a chantier it is not assigned to.
+		if res = e.gql(`query($id: ID!) { chantier(id: $id) { id } }`, map[string]any{"id": id}); res.code() != "not-found" {
+			t.Fatalf("ouvrier read: %s", res.raw)
+		}
+		// Syntax errors are refused before execution: 400.
+		if res = e.gql(`{ chantier(id: `, nil); res.status != http.StatusBadRequest || len(res.Errors) == 0 {
+			t.Fatalf("syntax error: %d %s", res.status, res.raw)
+		}
+	})
+}
+
+// TestIntrospectionSwitch: __schema answers only while Introspection is on.
+func TestIntrospectionSwitch(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run(strconv.FormatBool(on), func(t *testing.T) {
+			each(t, Options{Introspection: on}, func(t *testing.T, e *env) {
+				res := e.gql(`{ __schema { queryType { name } } }`, nil)
+				got := res.Data != nil && res.Data["__schema"] != nil
+				if got != on {
+					t.Fatalf("introspection %v: %s", on, res.raw)
+				}
+			})
+		})
+	}
+}

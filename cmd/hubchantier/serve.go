@@ -36,6 +36,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	introspection, err := c.graphqlIntrospection()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(c.stderr, nil))
@@ -52,6 +56,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Logger:        log,
 		PublicURL:     publicURL,
 		LoginThrottle: throttle,
+		// GraphQL introspection and GraphiQL (docs/graphql.md).
+		GraphQLIntrospection: introspection,
 	}, d)
 	if err != nil {
 		return err
@@ -109,4 +115,18 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// graphqlIntrospection reads HUB_GRAPHQL_INTROSPECTION: "on" (the
+// default, for development) or "off" (production): no __schema/__type
+// and no GraphiQL page.
+func (c *cli) graphqlIntrospection() (bool, error) {
+	switch v := c.env("HUB_GRAPHQL_INTROSPECTION", "on"); v {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	default:
+		return false, fmt.Errorf("HUB_GRAPHQL_INTROSPECTION must be on or off, not %q", v)
+	}
 }

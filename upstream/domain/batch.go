@@ -88,4 +88,3 @@ func resourceNamed(name string) *resource {
 	}
 	return nil
 }
-

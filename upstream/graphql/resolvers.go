@@ -169,21 +169,31 @@ func (p *pageInfo) StartCursor() *string  { return p.c.prev }
 
 type idArgs struct{ ID gg.ID }
 
-func (root) Chantier(ctx context.Context, a idArgs) (*row, error)    { return get(ctx, "chantiers", a.ID) }
-func (root) Chantiers(ctx context.Context, a listArgs) (*conn, error) { return list(ctx, "chantiers", a) }
-func (root) Pointage(ctx context.Context, a idArgs) (*row, error)    { return get(ctx, "pointages", a.ID) }
-func (root) Pointages(ctx context.Context, a listArgs) (*conn, error) { return list(ctx, "pointages", a) }
-func (root) Document(ctx context.Context, a idArgs) (*row, error)    { return get(ctx, "documents", a.ID) }
-func (root) Documents(ctx context.Context, a listArgs) (*conn, error) { return list(ctx, "documents", a) }
-func (root) Signalement(ctx context.Context, a idArgs) (*row, error) { return get(ctx, "signalements", a.ID) }
+func (root) Chantier(ctx context.Context, a idArgs) (*row, error) { return get(ctx, "chantiers", a.ID) }
+func (root) Chantiers(ctx context.Context, a listArgs) (*conn, error) {
+	return list(ctx, "chantiers", a)
+}
+func (root) Pointage(ctx context.Context, a idArgs) (*row, error) { return get(ctx, "pointages", a.ID) }
+func (root) Pointages(ctx context.Context, a listArgs) (*conn, error) {
+	return list(ctx, "pointages", a)
+}
+func (root) Document(ctx context.Context, a idArgs) (*row, error) { return get(ctx, "documents", a.ID) }
+func (root) Documents(ctx context.Context, a listArgs) (*conn, error) {
+	return list(ctx, "documents", a)
+}
+func (root) Signalement(ctx context.Context, a idArgs) (*row, error) {
+	return get(ctx, "signalements", a.ID)
+}
 func (root) Signalements(ctx context.Context, a listArgs) (*conn, error) {
 	return list(ctx, "signalements", a)
 }
-func (root) Affectation(ctx context.Context, a idArgs) (*row, error) { return get(ctx, "affectations", a.ID) }
+func (root) Affectation(ctx context.Context, a idArgs) (*row, error) {
+	return get(ctx, "affectations", a.ID)
+}
 func (root) Affectations(ctx context.Context, a listArgs) (*conn, error) {
 	return list(ctx, "affectations", a)
 }
-func (root) User(ctx context.Context, a idArgs) (*row, error)    { return get(ctx, "users", a.ID) }
+func (root) User(ctx context.Context, a idArgs) (*row, error)     { return get(ctx, "users", a.ID) }
 func (root) Users(ctx context.Context, a listArgs) (*conn, error) { return list(ctx, "users", a) }
 
 type planningArgs struct {

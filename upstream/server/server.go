@@ -17,6 +17,7 @@ import (
 	"github.com/hubchantier/hubgate/upstream/auth"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/domain"
+	"github.com/hubchantier/hubgate/upstream/graphql"
 	"github.com/hubchantier/hubgate/upstream/httpx"
 	"github.com/hubchantier/hubgate/upstream/oauth"
 )
@@ -43,6 +44,9 @@ type Config struct {
 	// LoginThrottle configures the per-account slowdown of password checks
 	// (docs/auth.md); zero values take the defaults.
 	LoginThrottle auth.LoginThrottleOptions
+	// GraphQLIntrospection enables introspection and the GraphiQL page of
+	// /api/graphql (HUB_GRAPHQL_INTROSPECTION; docs/graphql.md).
+	GraphQLIntrospection bool
 }
 
 // New builds the service's handler.
@@ -71,7 +75,14 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	a.Register(mux)
 	oauth.New(d, a, oauth.Options{Now: cfg.Now, Logger: cfg.Logger, PublicURL: cfg.PublicURL,
 		CSRFKey: deriveKey(cfg.GatewaySecret, "oauth-csrf")}).Register(mux)
-	domain.New(d, deriveKey(cfg.GatewaySecret, "cursor")).Register(mux)
+	dom := domain.New(d, deriveKey(cfg.GatewaySecret, "cursor"))
+	dom.Register(mux)
+	// GraphQL (docs/graphql.md): its resolvers run the REST routes of mux.
+	gql, err := graphql.New(mux, dom, graphql.Options{Introspection: cfg.GraphQLIntrospection})
+	if err != nil {
+		return nil, nil, err
+	}
+	gql.Register(mux)
 	anomaly.New(d, cfg.GatewaySecret, deriveKey(cfg.GatewaySecret, "cursor"), cfg.Now).Register(mux)
 	audit.New(d, deriveKey(cfg.GatewaySecret, "audit-cursor")).Register(mux, cfg.GatewaySecret)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

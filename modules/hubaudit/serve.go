@@ -2,6 +2,7 @@ package hubaudit
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"hash"
 	"io"
@@ -127,6 +128,12 @@ func (aw *auditWriter) record(status int) {
 		loc = hdr.Get("Location")
 	}
 	rec.Action, rec.ResourceType, rec.ResourceID = describe(h.routes, rec.HTTPMethod, rec.Endpoint, rec.Path, loc)
+	// A GraphQL request: what hub_graphql read of its operation.
+	if op := hub.GraphQLOperationOf(r); op != nil {
+		if b, err := json.Marshal(op); err == nil && len(b) <= auditchain.MaxGraphQL {
+			rec.GraphQL = b
+		}
+	}
 	if v := hdr.Get(auditchain.ChangesHeader); v != "" {
 		if ch, err := auditchain.DecodeChanges(v); err == nil {
 			rec.Changes = ch

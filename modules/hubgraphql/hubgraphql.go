@@ -159,7 +159,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.refuse(w, r, ref)
 	}
 	hub.SetCost(r, a.Cost)
-	hub.SetGraphQLOperation(r, &hub.GraphQLOperation{Name: a.Name, Type: string(a.Operation), RootFields: a.RootFields, Cost: a.Cost})
+	hub.SetGraphQLOperation(r, &hub.GraphQLOperation{Name: boundName(a.Name), Type: string(a.Operation), RootFields: a.RootFields, Cost: a.Cost})
 	operations.WithLabelValues(string(a.Operation), "forwarded").Inc()
 	costs.WithLabelValues(string(a.Operation)).Observe(float64(a.Cost))
 	return next.ServeHTTP(w, h.forwarded(r, body))
@@ -211,6 +211,18 @@ func (h *Handler) authorize(r *http.Request, a *Analysis) *refusalHTTP {
 	return &refusalHTTP{status: http.StatusForbidden, slug: "insufficient-scope", title: "Insufficient scope",
 		detail:    "the credential lacks the scopes " + strings.Join(missing, ", ") + " (or " + act + ")",
 		challenge: fmt.Sprintf(`Bearer realm="hubgate", error="insufficient_scope", scope=%q`, strings.Join(missing, " ")), analysis: a}
+}
+
+// maxOperationName bounds the operation name kept for the audit record.
+const maxOperationName = 256
+
+// boundName keeps at most maxOperationName bytes of a name (GraphQL names
+// are ASCII, so no rune is split).
+func boundName(n string) string {
+	if len(n) > maxOperationName {
+		return n[:maxOperationName]
+	}
+	return n
 }
 
 // grantsAny reports whether one of have satisfies one of need; "x:*"

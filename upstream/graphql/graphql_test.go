@@ -3,7 +3,9 @@ package graphql
 import (
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/hubchantier/hubgate/internal/assertion"
@@ -120,4 +122,42 @@ func TestIntrospectionSwitch(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestGraphiQLPage: the page and its assets come from this endpoint, with
+// a CSP that allows no other origin and no inline script; with
+// introspection off there is no page.
+func TestGraphiQLPage(t *testing.T) {
+	each(t, Options{Introspection: true}, func(t *testing.T, e *env) {
+		page := e.get(Path)
+		if page.Code != http.StatusOK || !strings.HasPrefix(page.Header().Get("Content-Type"), "text/html") {
+			t.Fatalf("page: %d %s", page.Code, page.Header().Get("Content-Type"))
+		}
+		csp := page.Header().Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self';") || !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "unsafe-eval") {
+			t.Fatalf("CSP %q", csp)
+		}
+		body := page.Body.String()
+		if strings.Contains(body, "http://") || strings.Contains(body, "https://") || strings.Contains(body, "//cdn") {
+			t.Fatalf("the page names another origin:\n%s", body)
+		}
+		srcs := regexp.MustCompile(`(?:src|href)="([^"]+)"`).FindAllStringSubmatch(body, -1)
+		if len(srcs) < 5 {
+			t.Fatalf("assets %v", srcs)
+		}
+		for _, m := range srcs {
+			a := e.get(Path + m[1])
+			if a.Code != http.StatusOK || a.Body.Len() == 0 {
+				t.Fatalf("asset %s: %d", m[1], a.Code)
+			}
+		}
+		if a := e.get(Path + "?asset=../../handler.go"); a.Code != http.StatusNotFound {
+			t.Fatalf("path traversal: %d", a.Code)
+		}
+	})
+	each(t, Options{}, func(t *testing.T, e *env) {
+		if page := e.get(Path); page.Code != http.StatusNotFound {
+			t.Fatalf("page with introspection off: %d", page.Code)
+		}
+	})
 }

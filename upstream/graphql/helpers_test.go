@@ -208,3 +208,13 @@ func (c *countingConn) CheckNamedValue(nv *driver.NamedValue) error {
 	}
 	return driver.ErrSkip
 }
+
+// get sends a GET as e.who.
+func (e *env) get(target string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	r := httptest.NewRequest(http.MethodGet, target, nil)
+	r = r.WithContext(httpx.WithIdentity(r.Context(), e.who))
+	w := httptest.NewRecorder()
+	e.mux.ServeHTTP(w, r)
+	return w
+}

@@ -1,5 +1,5 @@
 // Package graphql serves the Hub Chantier GraphQL endpoint (POST and GET
-// /api/graphql, docs/graphql.md) over the domain API: the schema is
+// /graphql, docs/graphql.md) over the domain API: the schema is
 // configs/graphql/schema.graphql, bound by graph-gophers/graphql-go to
 // resolvers that run the equivalent REST requests in process (dispatch.go)
 // and load nested lists and references in batches (loader.go).
@@ -23,14 +23,15 @@ import (
 	"github.com/hubchantier/hubgate/upstream/httpx"
 )
 
-// Path is where the upstream serves GraphQL; the gateway maps the public
-// /graphql onto it (docs/graphql.md, "Routing").
-const Path = "/api/graphql"
+// Path is where the upstream serves GraphQL: the public path, which the
+// gateway proxies unchanged; like /api/* it needs the gateway's assertion
+// (httpx.RequireAssertion; docs/graphql.md, "Routing").
+const Path = httpx.GraphQLPath
 
 // Options configure the endpoint.
 type Options struct {
 	// Introspection enables __schema/__type queries and the GraphiQL page
-	// at GET /api/graphql (HUB_GRAPHQL_INTROSPECTION, on by default,
+	// at GET /graphql (HUB_GRAPHQL_INTROSPECTION, on by default,
 	// "off" in production).
 	Introspection bool
 	// MaxDepth is the upstream's own depth limit, a backstop behind the
@@ -64,7 +65,7 @@ func New(api http.Handler, svc *domain.Service, opts Options) (*Handler, error) 
 	return &Handler{api: api, svc: svc, schema: s, opts: opts}, nil
 }
 
-// Register adds GET and POST /api/graphql to mux.
+// Register adds GET and POST /graphql to mux.
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+Path, h)
 	mux.Handle("POST "+Path, h)

@@ -45,7 +45,7 @@ type Config struct {
 	// (docs/auth.md); zero values take the defaults.
 	LoginThrottle auth.LoginThrottleOptions
 	// GraphQLIntrospection enables introspection and the GraphiQL page of
-	// /api/graphql (HUB_GRAPHQL_INTROSPECTION; docs/graphql.md).
+	// /graphql (HUB_GRAPHQL_INTROSPECTION; docs/graphql.md).
 	GraphQLIntrospection bool
 }
 

@@ -9,6 +9,8 @@ import (
 	"github.com/hubchantier/hubgate/upstream/httpx"
 )
 
+//go:generate sh -c "cd graphiql && npm ci --no-audit --no-fund --ignore-scripts && npm run vendor"
+
 // The GraphiQL page: index.html, its two hand-written files (init.js,
 // page.css) and the vendored builds of GraphiQL, React and ReactDOM
 // (graphiql/assets, made reproducibly by `npm ci && npm run vendor` from

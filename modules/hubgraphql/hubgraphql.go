@@ -142,7 +142,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if rf != nil {
 		return h.refuse(w, r, &refusalHTTP{status: http.StatusBadRequest, slug: rf.slug, title: rf.title, errs: rf.errs})
 	}
-	if r.Method == http.MethodGet && a.Operation != ast.Query {
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && a.Operation != ast.Query {
 		w.Header().Set("Allow", http.MethodPost)
 		return h.refuse(w, r, &refusalHTTP{status: http.StatusMethodNotAllowed, slug: "method-not-allowed", title: "Method Not Allowed",
 			detail: "GraphQL mutations are sent with POST"})

@@ -179,6 +179,17 @@ func TestGraphQLIntrospectionE2E(t *testing.T) {
 			if got := r.status == 200 && strings.Contains(string(r.body), `"Query"`); got != on {
 				t.Fatalf("__schema with introspection %v: %d %s", on, r.status, r.body)
 			}
+			if !on {
+				wantProblem(t, "__schema, introspection off", r, 400, "introspection-disabled")
+				if gqlErrorCode(t, r) != "introspection-disabled" {
+					t.Fatalf("errors: %s", r.body)
+				}
+			}
+			// A schema query deeper than max_depth: introspection is exempt.
+			r = s.gql(`{ __schema { types { fields { type { ofType { ofType { ofType { ofType { name } } } } } } } } }`, nil, jwt...)
+			if got := r.status == 200 && !strings.Contains(string(r.body), `"errors"`); got != on {
+				t.Fatalf("deep introspection with introspection %v: %d %.300s", on, r.status, r.body)
+			}
 			page := s.gwDo("GET", "/graphql", nil)
 			if !on {
 				if page.status != 404 {

@@ -58,6 +58,14 @@ func (idx *schemaIndex) analyze(req *Request) (*Analysis, *refusal) {
 	if err != nil {
 		return nil, refuse("graphql-parse", "GraphQL syntax error", gqlerror.WrapIfUnwrapped(err))
 	}
+	// Validation is quadratic in the fields of one selection set (the
+	// overlapping-fields rule): a 32 KiB query repeating one field took
+	// seconds of CPU. The parse is linear; the fields are counted on it and
+	// a document with too many is refused before validation.
+	if n := countSelections(doc); n > idx.maxFields {
+		return nil, refuse("graphql-too-many-fields", "GraphQL query has too many fields",
+			gqlerror.Errorf("the document selects %d fields; at most %d are allowed", n, idx.maxFields))
+	}
 	if errs := validator.Validate(idx.schema, doc); len(errs) > 0 {
 		return nil, refuse("graphql-validation", "GraphQL validation failed", errs...)
 	}
@@ -93,8 +101,17 @@ func (idx *schemaIndex) analyze(req *Request) (*Analysis, *refusal) {
 			a.Resources = append(a.Resources, res)
 		}
 	})
-	mm := m.selection(op.SelectionSet)
-	a.Depth, a.Cost = mm.depth, max(mm.cost, 1)
+	a.Cost = max(m.selection(op.SelectionSet).cost, 1)
+	// Introspection (__schema, __type) is exempt from the depth limit: a
+	// client's schema query nests ofType ten levels deep. It stays bounded
+	// by validation (MaxIntrospectionDepth refuses the cyclic nestings),
+	// max_fields and the cost; and the upstream serves it only while
+	// introspection is on.
+	m.rootFields(op.SelectionSet, func(f *ast.Field) {
+		if !isIntrospection(f.Name) {
+			a.Depth = max(a.Depth, m.field(f).depth)
+		}
+	})
 	return a, nil
 }
 
@@ -225,4 +242,30 @@ func mulCap(a, b int64) int64 {
 		return costCap
 	}
 	return a * b
+}
+
+// countSelections counts the selections of every operation and fragment
+// definition of doc, each as written (a fragment once, however often it is
+// spread).
+func countSelections(doc *ast.QueryDocument) int {
+	n := 0
+	var walk func(ast.SelectionSet)
+	walk = func(set ast.SelectionSet) {
+		for _, sel := range set {
+			n++
+			switch s := sel.(type) {
+			case *ast.Field:
+				walk(s.SelectionSet)
+			case *ast.InlineFragment:
+				walk(s.SelectionSet)
+			}
+		}
+	}
+	for _, op := range doc.Operations {
+		walk(op.SelectionSet)
+	}
+	for _, f := range doc.Fragments {
+		walk(f.SelectionSet)
+	}
+	return n
 }

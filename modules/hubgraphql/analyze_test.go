@@ -45,7 +45,7 @@ func TestAnalyze(t *testing.T) {
 		{"root fields through fragments", `query { ...R } fragment R on Query { users(first: 2) { nodes { id } } }`, nil, "query",
 			[]string{"users"}, []string{"users"}, 2, 2},
 		{"mutation", `mutation M { deleteChantier(id: 1) }`, nil, "mutation", []string{"deleteChantier"}, []string{"chantiers"}, 0, 1},
-		{"introspection needs no resource", `{ __typename __schema { queryType { name } } }`, nil, "query", []string{"__typename", "__schema"}, nil, 2, 2},
+		{"introspection needs no resource, and no depth", `{ __typename __schema { queryType { name } } }`, nil, "query", []string{"__typename", "__schema"}, nil, 0, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,6 +71,9 @@ func TestAnalyzeRefusals(t *testing.T) {
 		{"two operations, no name", `query A { stats } query B { stats }`, "", "graphql-validation"},
 		{"unknown operation", `query A { stats }`, "B", "graphql-validation"},
 		{"bad variable", `query($n: Int) { chantiers(first: $n) { nodes { id } } }`, "", ""},
+		// Validation is quadratic in repeated fields: refused before it.
+		{"too many fields", "{ chantier(id: 1) {" + strings.Repeat(" nom", 300) + " } }", "", "graphql-too-many-fields"},
+		{"too many fields in fragments", "{ chantier(id: 1) { ...F } } fragment F on Chantier {" + strings.Repeat(" a: nom", 251) + " }", "", "graphql-too-many-fields"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,4 +127,40 @@ func FuzzAnalyze(f *testing.F) {
 			t.Fatalf("analysis out of range: %+v", a)
 		}
 	})
+}
+
+// introspectionQuery is graphql-js' getIntrospectionQuery(), which
+// GraphiQL sends: ten levels of ofType.
+const introspectionQuery = `query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }
+}`
+
+// TestIntrospectionQueryPasses: GraphiQL's schema query is within every
+// limit of the default configuration (depth does not apply to it).
+func TestIntrospectionQueryPasses(t *testing.T) {
+	idx := repoSchema(t)
+	a, rf := idx.analyze(&Request{Query: introspectionQuery})
+	if rf != nil {
+		t.Fatalf("refused: %s %v", rf.slug, rf.errs)
+	}
+	if a.Depth != 0 || a.Cost > DefaultMaxCost || len(a.Resources) != 0 {
+		t.Fatalf("analysis %+v", a)
+	}
 }

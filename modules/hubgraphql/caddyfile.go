@@ -35,6 +35,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    schema           <path>       # the SDL the upstream serves (required)
 //	    max_depth        <n>          # default 5
 //	    max_cost         <n>          # complexity budget, default 1000
+//	    max_fields       <n>          # selections written in the document, default 250
 //	    max_query_length <size>       # default 32KiB
 //	    max_body         <size>       # default 1MiB (413 beyond)
 //	    read_timeout     <duration>   # default 30s (408 beyond)
@@ -62,6 +63,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("hub_graphql: max_depth %q is not a positive integer", v)
 			}
 			h.MaxDepth = n
+		case "max_fields":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return d.Errf("hub_graphql: max_fields %q is not a positive integer", v)
+			}
+			h.MaxFields = n
 		case "max_cost":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 1 {

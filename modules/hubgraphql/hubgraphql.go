@@ -35,6 +35,7 @@ func init() {
 // Defaults.
 const (
 	DefaultMaxDepth       = 5
+	DefaultMaxFields      = 250
 	DefaultMaxCost        = 1000
 	DefaultMaxQueryLength = 32 << 10
 	DefaultMaxBody        = 1 << 20
@@ -55,6 +56,11 @@ type Handler struct {
 	// (docs/graphql.md, "Cost model"). Costlier operations get 400
 	// graphql-too-complex. Default 1000.
 	MaxCost int64 `json:"max_cost,omitempty"`
+	// MaxFields bounds the selections (fields and fragment spreads) a
+	// document writes, counted on the parsed text before validation, whose
+	// cost grows with their square: more get 400 graphql-too-many-fields.
+	// Default 250 (GraphiQL's introspection query writes about 80).
+	MaxFields int `json:"max_fields,omitempty"`
 	// MaxQueryLength bounds the query text, in bytes; longer ones get 400
 	// before parsing. Default 32 KiB.
 	MaxQueryLength int `json:"max_query_length,omitempty"`
@@ -89,6 +95,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.MaxCost == 0 {
 		h.MaxCost = DefaultMaxCost
 	}
+	if h.MaxFields == 0 {
+		h.MaxFields = DefaultMaxFields
+	}
 	if h.MaxQueryLength == 0 {
 		h.MaxQueryLength = DefaultMaxQueryLength
 	}
@@ -105,6 +114,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	idx.maxFields = h.MaxFields
 	h.idx = idx
 	if err := hub.RegisterCollectors(ctx.GetMetricsRegistry(), operations, costs); err != nil {
 		return fmt.Errorf("hub_graphql metrics: %w", err)
@@ -114,8 +124,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 // Validate checks the limits.
 func (h *Handler) Validate() error {
-	if h.MaxDepth < 1 || h.MaxCost < 1 || h.MaxQueryLength < 1 || h.MaxBody < 1 || h.ReadTimeout < 0 {
-		return fmt.Errorf("hub_graphql: max_depth, max_cost, max_query_length and max_body must be positive")
+	if h.MaxDepth < 1 || h.MaxCost < 1 || h.MaxFields < 1 || h.MaxQueryLength < 1 || h.MaxBody < 1 || h.ReadTimeout < 0 {
+		return fmt.Errorf("hub_graphql: max_depth, max_cost, max_fields, max_query_length and max_body must be positive")
 	}
 	if h.UpstreamPath != "" && !strings.HasPrefix(h.UpstreamPath, "/") {
 		return fmt.Errorf("hub_graphql: upstream_path %q must start with /", h.UpstreamPath)

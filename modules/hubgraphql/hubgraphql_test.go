@@ -20,7 +20,7 @@ import (
 
 func newHandler(t *testing.T) *Handler {
 	t.Helper()
-	h := &Handler{MaxDepth: DefaultMaxDepth, MaxCost: 100, MaxQueryLength: DefaultMaxQueryLength, MaxBody: 4096,
+	h := &Handler{MaxDepth: DefaultMaxDepth, MaxCost: 100, MaxFields: DefaultMaxFields, MaxQueryLength: DefaultMaxQueryLength, MaxBody: 4096,
 		ReadTimeout: caddy.Duration(DefaultReadTimeout), UpstreamPath: "/api/graphql", idx: repoSchema(t), log: zap.NewNop()}
 	if err := h.Validate(); err != nil {
 		t.Fatal(err)

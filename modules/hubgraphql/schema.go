@@ -26,6 +26,8 @@ type schemaIndex struct {
 	// resources maps "query.<field>" and "mutation.<field>" to the
 	// resource named by the root field's @resource.
 	resources map[string]string
+	// maxFields bounds the selections of a document (Handler.MaxFields).
+	maxFields int
 }
 
 // loadSchema reads and indexes the SDL at path. Every root field of Query
@@ -44,7 +46,7 @@ func parseSchema(name, sdl string) (*schemaIndex, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub_graphql: schema %s: %w", name, err)
 	}
-	idx := &schemaIndex{schema: s, resources: map[string]string{}}
+	idx := &schemaIndex{schema: s, resources: map[string]string{}, maxFields: DefaultMaxFields}
 	var missing []string
 	for op, def := range map[ast.Operation]*ast.Definition{ast.Query: s.Query, ast.Mutation: s.Mutation} {
 		if def == nil {

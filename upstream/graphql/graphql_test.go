@@ -116,8 +116,17 @@ func TestIntrospectionSwitch(t *testing.T) {
 			each(t, Options{Introspection: on}, func(t *testing.T, e *env) {
 				res := e.gql(`{ __schema { queryType { name } } }`, nil)
 				got := res.Data != nil && res.Data["__schema"] != nil
-				if got != on {
-					t.Fatalf("introspection %v: %s", on, res.raw)
+				if got != on || (!on && (res.status != http.StatusBadRequest || res.code() != "introspection-disabled")) {
+					t.Fatalf("introspection %v: %d %s", on, res.status, res.raw)
+				}
+				// __typename is not introspection: always answered.
+				if res = e.gql(`{ __typename }`, nil); res.status != http.StatusOK || res.Data["__typename"] != "Query" {
+					t.Fatalf("__typename: %s", res.raw)
+				}
+				// GraphiQL's full schema query (ofType ten levels deep).
+				res = e.gql(introspectionQuery, nil)
+				if got := res.status == http.StatusOK && len(res.Errors) == 0; got != on {
+					t.Fatalf("GraphiQL's introspection query with introspection %v: %d %.300s", on, res.status, res.raw)
 				}
 			})
 		})
@@ -161,3 +170,26 @@ func TestGraphiQLPage(t *testing.T) {
 		}
 	})
 }
+
+// introspectionQuery is graphql-js' getIntrospectionQuery(), which
+// GraphiQL sends.
+const introspectionQuery = `query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }
+}`

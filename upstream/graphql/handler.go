@@ -35,7 +35,10 @@ type Options struct {
 	// "off" in production).
 	Introspection bool
 	// MaxDepth is the upstream's own depth limit, a backstop behind the
-	// gateway's (which is the contract: 5); 0 means 10.
+	// gateway's (which is the contract: 5 nested selection sets, which
+	// graph-gophers, counting the leaves, sees as 6). 0 means 15: GraphiQL's
+	// schema query nests ofType down to 13, and the gateway exempts
+	// introspection from its depth limit.
 	MaxDepth int
 }
 
@@ -52,7 +55,7 @@ type Handler struct {
 // serving the REST routes the resolvers call.
 func New(api http.Handler, svc *domain.Service, opts Options) (*Handler, error) {
 	if opts.MaxDepth == 0 {
-		opts.MaxDepth = 10
+		opts.MaxDepth = 15
 	}
 	sopts := []gg.SchemaOpt{gg.MaxDepth(opts.MaxDepth), gg.MaxParallelism(4)}
 	if !opts.Introspection {
@@ -122,6 +125,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.BadRequest(w, r, "query", "query is required")
 		return
 	}
+	// graph-gophers answers a disabled introspection with empty data; the
+	// client is told instead (GraphQL over HTTP: a request error, 400).
+	if !h.opts.Introspection && usesIntrospection(req.Query) {
+		msg := "introspection is disabled on this server"
+		httpx.Problem(w, r, problem.New(http.StatusBadRequest, "introspection-disabled", "Introspection disabled", msg).
+			With("errors", []map[string]any{{"message": msg, "extensions": map[string]any{"code": "introspection-disabled"}}}))
+		return
+	}
 	e := &exec{api: h.api, svc: h.svc, orig: r, claims: httpx.Identity(r)}
 	resp := h.schema.Exec(context.WithValue(r.Context(), execKey{}, e), req.Query, req.OperationName, req.Variables)
 	status := http.StatusOK
@@ -135,6 +146,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				status = http.StatusOK
 			}
 		}
+	}
+	if status == http.StatusBadRequest {
+		// Refused before execution: a problem document that is also a
+		// GraphQL response (its errors member), as the gateway's refusals.
+		httpx.Problem(w, r, problem.New(status, "graphql-validation", "GraphQL validation failed", resp.Errors[0].Message).
+			With("errors", resp.Errors))
+		return
 	}
 	out, err := json.Marshal(resp)
 	if err != nil {
@@ -160,4 +178,40 @@ func operationType(query, name string) ast.Operation {
 		}
 	}
 	return ""
+}
+
+// usesIntrospection reports whether the document selects __schema or
+// __type (valid on the query root only, possibly through fragments).
+func usesIntrospection(query string) bool {
+	doc, err := parser.ParseQuery(&ast.Source{Input: query})
+	if err != nil {
+		return false
+	}
+	var walk func(ast.SelectionSet) bool
+	walk = func(set ast.SelectionSet) bool {
+		for _, sel := range set {
+			switch s := sel.(type) {
+			case *ast.Field:
+				if s.Name == "__schema" || s.Name == "__type" || walk(s.SelectionSet) {
+					return true
+				}
+			case *ast.InlineFragment:
+				if walk(s.SelectionSet) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, op := range doc.Operations {
+		if walk(op.SelectionSet) {
+			return true
+		}
+	}
+	for _, f := range doc.Fragments {
+		if walk(f.SelectionSet) {
+			return true
+		}
+	}
+	return false
 }

@@ -68,7 +68,7 @@ func TestGraphQLE2E(t *testing.T) {
 
 			// A mutation with REST's defaults and ETag, then a stale ifMatch.
 			r := s.gql(`mutation New($in: ChantierInput!) { createChantier(input: $in) { id nom statut etag } }`,
-				map[string]any{"in": map[string]any{"nom": "Tour GraphQL", "budget": 1000}}, rw...)
+				map[string]any{"in": map[string]any{"nom": "Tour", "budget": 1000}}, rw...)
 			if r.status != 200 || strings.Contains(string(r.body), `"errors"`) {
 				t.Fatalf("create: %d %s", r.status, r.body)
 			}
@@ -81,6 +81,11 @@ func TestGraphQLE2E(t *testing.T) {
 			if code := gqlErrorCode(t, r); code != "precondition-failed" {
 				t.Fatalf("stale ifMatch: %s", r.body)
 			}
+			r = s.gql(`mutation Rename($id: ID!) { updateChantier(id: $id, input: {nom: "Tour GraphQL"}, ifMatch: "\"v1\"") { etag } }`, map[string]any{"id": id}, rw...)
+			if r.status != 200 || strings.Contains(string(r.body), `"errors"`) || r.header.Get("X-Hub-Changes") != "" {
+				t.Fatalf("update with the current ifMatch: %d %s (X-Hub-Changes %q)", r.status, r.body, r.header.Get("X-Hub-Changes"))
+			}
+			renameRID := r.header.Get("X-Request-Id")
 			r = s.gql(`mutation { createChantier(input: {nom: "x", date_debut: "2026-05-01", date_fin: "2026-04-01"}) { id } }`, nil, rw...)
 			if code := gqlErrorCode(t, r); code != "validation" {
 				t.Fatalf("REST validation: %s", r.body)
@@ -156,6 +161,21 @@ func TestGraphQLE2E(t *testing.T) {
 			if rec["endpoint"] != "/graphql" || op == nil || op["operation_name"] != "Site" || op["operation_type"] != "query" ||
 				fmt.Sprint(op["root_fields"]) != "[chantier chantiers]" || op["cost"] != float64(21) {
 				t.Fatalf("audit record %v", rec)
+			}
+			// A mutation's record has its before/after, as a REST write's.
+			var renamed map[string]any
+			eventually(t, 20*time.Second, "the mutation's audit record", func() bool {
+				if recs := s.auditRecords(admin, renameRID); len(recs) == 1 {
+					renamed = recs[0]
+				}
+				return renamed != nil
+			})
+			ch, _ := renamed["changes"].(map[string]any)
+			was, _ := ch["before"].(map[string]any)
+			after, _ := ch["after"].(map[string]any)
+			if was["nom"] != "Tour" || after["nom"] != "Tour GraphQL" ||
+				renamed["graphql"].(map[string]any)["operation_type"] != "mutation" {
+				t.Fatalf("mutation audit record %v", renamed)
 			}
 		})
 	}

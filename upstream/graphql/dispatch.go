@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/hubchantier/hubgate/internal/assertion"
+	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/upstream/domain"
 )
 
@@ -27,6 +29,9 @@ type exec struct {
 	svc    *domain.Service
 	orig   *http.Request // the GraphQL request: identity and request id
 	claims *assertion.Claims
+
+	mu      sync.Mutex
+	changes []string // the X-Hub-Changes of each write, in order (changes.go)
 }
 
 type execKey struct{}
@@ -95,6 +100,11 @@ func (e *exec) call(ctx context.Context, method, path string, query url.Values, 
 	}
 	if a.status >= 400 {
 		return a, problemFrom(a)
+	}
+	if v := a.header.Get(auditchain.ChangesHeader); v != "" {
+		e.mu.Lock()
+		e.changes = append(e.changes, v)
+		e.mu.Unlock()
 	}
 	return a, nil
 }

@@ -1,14 +1,19 @@
 package graphql
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/hubchantier/hubgate/internal/assertion"
+	"github.com/hubchantier/hubgate/internal/auditchain"
+	"github.com/hubchantier/hubgate/upstream/httpx"
 )
 
 // TestNoNPlusOne: 20 chantiers with their affectations and each
@@ -193,3 +198,50 @@ fragment TypeRef on __Type {
   kind name
   ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }
 }`
+
+// TestMutationChanges: a mutation's before/after reach the gateway's audit
+// in X-Hub-Changes, as a REST write's do; several writes are listed in
+// order; reads report none.
+func TestMutationChanges(t *testing.T) {
+	each(t, Options{}, func(t *testing.T, e *env) {
+		changes := func(query string) map[string]any {
+			t.Helper()
+			b, _ := json.Marshal(map[string]any{"query": query})
+			r := httptest.NewRequest(http.MethodPost, Path, bytes.NewReader(b))
+			r.Header.Set("Content-Type", "application/json")
+			r = r.WithContext(httpx.WithIdentity(r.Context(), e.who))
+			w := httptest.NewRecorder()
+			e.mux.ServeHTTP(w, r)
+			if w.Code != http.StatusOK || strings.Contains(w.Body.String(), `"errors"`) {
+				t.Fatalf("%s: %d %s", query, w.Code, w.Body)
+			}
+			h := w.Header().Get(auditchain.ChangesHeader)
+			if h == "" {
+				return nil
+			}
+			raw, err := auditchain.DecodeChanges(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			_ = json.Unmarshal(raw, &m)
+			return m
+		}
+		// A create reports nothing, as over REST (the record's 201 names it).
+		if got := changes(`mutation { createChantier(input: {nom: "A"}) { id } }`); got != nil {
+			t.Fatalf("create reported changes: %v", got)
+		}
+		one := changes(`mutation { updateChantier(id: "1", input: {nom: "A2"}) { id } }`)
+		if after, _ := one["after"].(map[string]any); after == nil || after["nom"] != "A2" || one["before"].(map[string]any)["nom"] != "A" {
+			t.Fatalf("one update: %v", one)
+		}
+		two := changes(`mutation { a: updateChantier(id: "1", input: {nom: "B"}) { id } b: deleteChantier(id: "1") }`)
+		ops, _ := two["operations"].([]any)
+		if len(ops) != 2 || ops[0].(map[string]any)["after"].(map[string]any)["nom"] != "B" || ops[1].(map[string]any)["after"] != nil {
+			t.Fatalf("update then delete: %v", two)
+		}
+		if got := changes(`{ chantiers { nodes { id } } }`); got != nil {
+			t.Fatalf("a read reported changes: %v", got)
+		}
+	})
+}

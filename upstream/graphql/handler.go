@@ -154,6 +154,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			With("errors", resp.Errors))
 		return
 	}
+	reportChanges(w, e)
 	out, err := json.Marshal(resp)
 	if err != nil {
 		httpx.Internal(w, r, err)

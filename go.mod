@@ -2,13 +2,13 @@ module github.com/hubchantier/hubgate
 
 go 1.26.8
 
-require github.com/caddyserver/caddy/v2 v2.11.9
-
 require (
-	github.com/agnivade/levenshtein v1.2.2 // indirect
-	github.com/graph-gophers/graphql-go v1.11.0 // indirect
-	github.com/vektah/gqlparser/v2 v2.5.64 // indirect
+	github.com/caddyserver/caddy/v2 v2.11.9
+	github.com/graph-gophers/graphql-go v1.11.0
+	github.com/vektah/gqlparser/v2 v2.5.64
 )
+
+require github.com/agnivade/levenshtein v1.2.2 // indirect
 
 require (
 	cel.dev/cel-go v0.32.0 // indirect

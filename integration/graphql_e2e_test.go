@@ -259,3 +259,31 @@ func newStackEnv(t *testing.T, upEnv []string) *stack {
 	})
 	return &stack{t: t, up: up, gw: gw, secret: opts.Secret, client: &http.Client{Timeout: 15 * time.Second}}
 }
+
+// TestGraphQLCostRateLimitE2E: with 30 units an hour per key, a query of
+// cost 20 passes (10 left), a second one is refused with 429 without
+// consuming, and a query of cost 1 still passes: the limiter counts cost,
+// not requests, on the memory and Redis stores alike.
+func TestGraphQLCostRateLimitE2E(t *testing.T) {
+	for _, b := range []backend{backends[0], backends[1]} {
+		t.Run(b.name, func(t *testing.T) {
+			s := newStack(t, b, "HUB_RATE_LIMIT=30/hour")
+			s.createUser("root@example.com", "admin")
+			_, key := s.createKey(s.login("root@example.com", "correct-horse-battery"), map[string]any{"name": "k", "scopes": []string{"read"}})
+			k := bearer(key)
+			q := `{ chantiers(first: 20) { nodes { id } } }`
+			r := s.gql(q, nil, k...)
+			if r.status != 200 || remaining(t, r) != 10 {
+				t.Fatalf("cost-20 query: %d, RateLimit %q", r.status, r.header.Get("RateLimit"))
+			}
+			r = s.gql(q, nil, k...)
+			wantProblem(t, "second cost-20 query", r, 429, "rate-limited")
+			if remaining(t, r) != 10 || r.header.Get("Retry-After") == "" {
+				t.Fatalf("refused query: RateLimit %q, Retry-After %q", r.header.Get("RateLimit"), r.header.Get("Retry-After"))
+			}
+			if r = s.gql(`{ chantier(id: "1") { id } }`, nil, k...); r.status != 200 || remaining(t, r) != 9 {
+				t.Fatalf("cost-1 query: %d, RateLimit %q", r.status, r.header.Get("RateLimit"))
+			}
+		})
+	}
+}

@@ -18,7 +18,7 @@ import (
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
-func newHandler(t *testing.T) *Handler {
+func newHandler(t testing.TB) *Handler {
 	t.Helper()
 	h := &Handler{MaxDepth: DefaultMaxDepth, MaxCost: 100, MaxFields: DefaultMaxFields, MaxQueryLength: DefaultMaxQueryLength, MaxBody: 4096,
 		ReadTimeout: caddy.Duration(DefaultReadTimeout), UpstreamPath: "/api/graphql", idx: repoSchema(t), log: zap.NewNop()}
@@ -160,4 +160,45 @@ func TestRefusals(t *testing.T) {
 			t.Fatalf("scopes %v refused: %v", scopes, s.problem)
 		}
 	}
+}
+
+// FuzzServe: any POST body takes the whole parse path (JSON, GraphQL,
+// variables, limits, scopes) without panicking, and either reaches next
+// with a cost of at least 1 or is refused with a problem carrying GraphQL
+// errors.
+func FuzzServe(f *testing.F) {
+	for _, s := range []string{
+		gqlBody(`{ chantier(id: 1) { nom } }`),
+		`{"query": "query Q($n: Int) { chantiers(first: $n) { nodes { id } } }", "variables": {"n": 7}}`,
+		`{"query": "mutation { createChantier(input: {nom: \"x\"}) { id } }"}`,
+		`{"query": "{ __schema { types { name } } }", "operationName": "x"}`,
+		`{"query": 1}`, `[]`, `{"query": "{", "variables": "x"}`, ``,
+	} {
+		f.Add(s)
+	}
+	h := newHandler(f)
+	f.Fuzz(func(t *testing.T, body string) {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("POST", "/graphql", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
+		hub.SetIdentity(r, &hub.Identity{Subject: "1", Method: "jwt", Scopes: []string{"read", "write"}})
+		ran := false
+		next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			ran = true
+			if hub.CostOf(r) < 1 || hub.GraphQLOperationOf(r) == nil {
+				t.Fatalf("forwarded without cost or operation")
+			}
+			return nil
+		})
+		if err := h.ServeHTTP(w, r, next); err != nil {
+			t.Fatal(err)
+		}
+		if !ran {
+			var p map[string]any
+			if json.Unmarshal(w.Body.Bytes(), &p) != nil || p["errors"] == nil || w.Code < 400 {
+				t.Fatalf("refusal %d %s", w.Code, w.Body)
+			}
+		}
+	})
 }

@@ -15,6 +15,7 @@ import (
 	_ "github.com/hubchantier/hubgate/modules/hubcache"
 	_ "github.com/hubchantier/hubgate/modules/hubetag"
 	_ "github.com/hubchantier/hubgate/modules/hubfields"
+	_ "github.com/hubchantier/hubgate/modules/hubgraphql"
 	_ "github.com/hubchantier/hubgate/modules/hubmetrics"
 	_ "github.com/hubchantier/hubgate/modules/hubratelimit"
 	_ "github.com/hubchantier/hubgate/modules/hubversion"

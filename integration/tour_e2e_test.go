@@ -178,6 +178,20 @@ func TestReadmeTour(t *testing.T) {
 		fmt.Sprint(rs[1].(map[string]any)["body"]) != fmt.Sprintf("map[id:%v nom:Lot A]", rs[0].(map[string]any)["body"].(map[string]any)["id"]) {
 		t.Fatalf("batch: %v", m)
 	}
+	// GraphQL: a chantier with its team in one round trip; a query over
+	// the complexity budget is refused before the upstream; GraphiQL.
+	r = s.gwDo("POST", "/graphql", map[string]any{"query": "{ chantier(id: 1) { nom statut affectations(first: 3) { role_chantier user { nom } } } }"}, xkey...)
+	m = want("graphql query", r, 200)
+	if c, _ := m["data"].(map[string]any)["chantier"].(map[string]any); c == nil || c["nom"] == nil || m["errors"] != nil {
+		t.Fatalf("graphql query: %s", r.body)
+	}
+	r = s.gwDo("POST", "/graphql", map[string]any{"query": "{ chantiers(first: 100) { nodes { pointages(first: 100) { heures } } } }"}, xkey...)
+	if wantProblem(t, "graphql too complex", r, 400, "graphql-too-complex"); r.json(t)["cost"] != float64(10100) {
+		t.Fatalf("graphql cost: %s", r.body)
+	}
+	if r = s.gwDo("GET", "/graphql", nil); r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GraphiQL: %d %s", r.status, r.header.Get("Content-Type"))
+	}
 
 	// OAuth2 metadata (RFC 8414).
 	m = want("oauth metadata", s.gwDo("GET", "/.well-known/oauth-authorization-server", nil), 200)

@@ -21,6 +21,7 @@
 // PostgreSQL), HUB_ADDR (default 127.0.0.1:9000), HUB_GATEWAY_SECRET
 // (required by serve, at least 32 bytes), HUB_JWT_ISSUER, HUB_JWT_AUDIENCE,
 // HUB_PUBLIC_URL (the gateway's external URL, for the OAuth2 metadata),
+// HUB_GRAPHQL_INTROSPECTION (on|off, default on),
 // HUB_LOGIN_MAX_FAILURES and HUB_LOGIN_FAILURE_WINDOW (per-account login
 // throttle, default 5 per 15m), HUB_SEED_PASSWORD. Usage errors exit with status 2, failures with 1.
 package main
@@ -71,7 +72,8 @@ commands:
 
 environment: HUB_DB (default data/hub.db, or postgres://…), HUB_ADDR (default
 127.0.0.1:9000), HUB_GATEWAY_SECRET, HUB_JWT_ISSUER, HUB_JWT_AUDIENCE,
-HUB_PUBLIC_URL, HUB_LOGIN_MAX_FAILURES (default 5), HUB_LOGIN_FAILURE_WINDOW
+HUB_PUBLIC_URL, HUB_GRAPHQL_INTROSPECTION (on|off, default on),
+HUB_LOGIN_MAX_FAILURES (default 5), HUB_LOGIN_FAILURE_WINDOW
 (default 15m), HUB_SEED_PASSWORD; events and webhooks (docs/events.md,
 docs/webhooks.md): HUB_EVENTS_POLL, HUB_EVENTS_BACKOFF_BASE, HUB_EVENTS_LEASE, HUB_EVENTS_RETENTION,
 HUB_WEBHOOK_ALLOW_PRIVATE, HUB_WEBHOOK_TIMEOUT, HUB_WEBHOOK_DISABLE_AFTER,

@@ -38,6 +38,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	evOpts, hookOpts, err := c.eventsConfig()
+	introspection, err := c.graphqlIntrospection()
 	if err != nil {
 		return err
 	}
@@ -78,6 +79,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Events:        evOpts,
 		Webhooks:      hookOpts,
 		Dispatch:      true,
+		// GraphQL introspection and GraphiQL (docs/graphql.md).
+		GraphQLIntrospection: introspection,
 	}, d)
 	if err != nil {
 		return err
@@ -135,4 +138,18 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// graphqlIntrospection reads HUB_GRAPHQL_INTROSPECTION: "on" (the
+// default, for development) or "off" (production): no __schema/__type
+// and no GraphiQL page.
+func (c *cli) graphqlIntrospection() (bool, error) {
+	switch v := c.env("HUB_GRAPHQL_INTROSPECTION", "on"); v {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	default:
+		return false, fmt.Errorf("HUB_GRAPHQL_INTROSPECTION must be on or off, not %q", v)
+	}
 }

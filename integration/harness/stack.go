@@ -54,7 +54,7 @@ func StartUpstream(o UpstreamOptions) (*Upstream, error) {
 	if _, err := RunCLI(env, "migrate"); err != nil {
 		return nil, err
 	}
-	p, err := Start(o.Dir, "hubchantier-"+strconv.Itoa(port), filepath.Join(dir, "hubchantier"), env, "serve")
+	p, err := Start(o.Dir, "hubchantier-"+strconv.Itoa(port), filepath.Join(dir, "hubchantier"), append(env, o.ExtraEnv...), "serve")
 	if err != nil {
 		return nil, err
 	}

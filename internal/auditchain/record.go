@@ -90,12 +90,20 @@ type Record struct {
 	// Changes is {"before": …, "after": …} for writes, as reported by the
 	// upstream, sensitive members redacted; null otherwise.
 	Changes json.RawMessage `json:"changes,omitempty"`
+	// GraphQL is, on a GraphQL request, {"operation_name", "operation_type",
+	// "root_fields", "cost"} as the gateway's hub_graphql read the
+	// operation; null otherwise.
+	GraphQL json.RawMessage `json:"graphql,omitempty"`
 	// PrevHash is the Hash of the previous record of the chain ("" for the
 	// first record of a gateway).
 	PrevHash string `json:"prev_hash"`
 	// Hash is Sum(PrevHash, record): see Canonical.
 	Hash string `json:"hash"`
 }
+
+// MaxGraphQL bounds a record's graphql member, in bytes (the gateway
+// keeps operation names to 256 bytes; root fields are schema names).
+const MaxGraphQL = 16 << 10
 
 // MaxUserAgent bounds the stored user agent, in bytes.
 const MaxUserAgent = 512
@@ -128,6 +136,7 @@ type canonical struct {
 	UserAgent       string          `json:"user_agent"`
 	RequestBodyHash string          `json:"request_body_hash"`
 	Changes         json.RawMessage `json:"changes,omitempty"`
+	GraphQL         json.RawMessage `json:"graphql,omitempty"`
 }
 
 // Canonical returns the bytes the hash covers: the record's JSON in a fixed
@@ -145,10 +154,13 @@ func (r *Record) Canonical() ([]byte, error) {
 		AttemptedUserID: r.AttemptedUserID, Action: r.Action, ResourceType: r.ResourceType, ResourceID: r.ResourceID,
 		HTTPMethod: r.HTTPMethod, Endpoint: r.Endpoint, Path: r.Path,
 		StatusCode: r.StatusCode, LatencyMS: r.LatencyMS, IPPrefix: AnonymizeIP(r.IPAddress),
-		UserAgent: r.UserAgent, RequestBodyHash: r.RequestBodyHash, Changes: r.Changes,
+		UserAgent: r.UserAgent, RequestBodyHash: r.RequestBodyHash, Changes: r.Changes, GraphQL: r.GraphQL,
 	}
 	if len(c.Changes) == 0 || string(c.Changes) == "null" {
 		c.Changes = nil
+	}
+	if len(c.GraphQL) == 0 || string(c.GraphQL) == "null" {
+		c.GraphQL = nil
 	}
 	b, err := json.Marshal(c)
 	if err != nil {

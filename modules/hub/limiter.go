@@ -37,6 +37,10 @@ type Window struct {
 	// Period is the window length; Limit may not exceed Period in
 	// microseconds (the resolution of the algorithm).
 	Period time.Duration
+	// Cost is how many units the request consumes (hub.CostOf: a GraphQL
+	// operation's cost); 0 means 1. A request whose cost exceeds Limit is
+	// never admitted.
+	Cost int64
 }
 
 // WindowState is a window after a decision.
@@ -74,6 +78,7 @@ var ErrBadWindow = errors.New("hub limiter: bad window")
 // gcra holds a window's constants in microseconds.
 type gcra struct {
 	interval int64 // emission interval I = ⌈period/limit⌉
+	step     int64 // what one request adds to the TAT: Cost × I
 	capacity int64 // limit × I: how far TAT may run ahead of now
 }
 
@@ -86,7 +91,7 @@ func newGCRA(w Window) (gcra, error) {
 	// capacity/I is exactly Limit, and the sustained rate never exceeds
 	// Limit per Period.
 	i := (period + w.Limit - 1) / w.Limit
-	return gcra{interval: i, capacity: i * w.Limit}, nil
+	return gcra{interval: i, step: i * max(w.Cost, 1), capacity: i * w.Limit}, nil
 }
 
 // state turns used = TAT−now (µs, after the decision) into what clients see.
@@ -98,7 +103,7 @@ func (g gcra) state(used int64) WindowState {
 	if free := g.capacity - used; free > 0 {
 		s.Remaining = free / g.interval
 	}
-	if wait := used + g.interval - g.capacity; wait > 0 {
+	if wait := used + g.step - g.capacity; wait > 0 {
 		s.RetryAfter = time.Duration(wait) * time.Microsecond
 	}
 	return s

@@ -30,7 +30,7 @@ func (s *memStore) Allow(_ context.Context, ws []Window) (Decision, error) {
 				tat = v
 			}
 		}
-		if tat+gs[i].interval-now > gs[i].capacity {
+		if tat+gs[i].step-now > gs[i].capacity {
 			allowed = false
 		}
 		tats[i] = tat
@@ -39,7 +39,7 @@ func (s *memStore) Allow(_ context.Context, ws []Window) (Decision, error) {
 	for i, w := range ws {
 		tat := tats[i]
 		if allowed {
-			tat += gs[i].interval
+			tat += gs[i].step
 			s.entries[w.Key] = memEntry{
 				value:   strconv.AppendInt(nil, tat, 10),
 				expires: t.Add(time.Duration(tat-now) * time.Microsecond),

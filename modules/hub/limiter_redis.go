@@ -9,8 +9,8 @@ import (
 )
 
 // gcraScript decides one request against every window in a single atomic
-// step. KEYS are the windows; ARGV holds, per window, the emission interval
-// and the capacity in microseconds. Time is Redis's own (TIME), so gateway
+// step. KEYS are the windows; ARGV holds, per window, the step (the
+// emission interval × the request's cost) and the capacity in microseconds. Time is Redis's own (TIME), so gateway
 // instances with skewed clocks still share one timeline. It returns
 // {allowed, TAT−now of each window after the decision}.
 //
@@ -39,7 +39,7 @@ for i = 1, #KEYS do
 end
 return out`)
 
-// refundScript gives back one unit of each window (KEYS, ARGV: intervals).
+// refundScript gives back one request's units of each window (KEYS, ARGV: steps).
 // It undoes a consumption when windows of one request live in different
 // Redis Cluster slots and a later slot refuses (see Allow).
 var refundScript = redis.NewScript(`
@@ -112,7 +112,7 @@ func (s *redisStore) allow(ctx context.Context, ws []Window, split bool) (Decisi
 			// a failed read leaves them full.
 			for _, a := range admitted {
 				for _, i := range a {
-					used[i] -= gs[i].interval
+					used[i] -= gs[i].step
 				}
 			}
 			for _, rest := range groups[k+1:] {
@@ -153,7 +153,7 @@ func (s *redisStore) allowGroup(ctx context.Context, ws []Window, gs []gcra, idx
 	args := make([]any, 0, 2*len(idx))
 	for j, i := range idx {
 		keys[j] = s.Key(ws[i].Key)
-		args = append(args, gs[i].interval, gs[i].capacity)
+		args = append(args, gs[i].step, gs[i].capacity)
 	}
 	res, err := gcraScript.Run(ctx, s.c, keys, args...).Int64Slice()
 	if err != nil {
@@ -176,7 +176,7 @@ func (s *redisStore) refund(ctx context.Context, ws []Window, gs []gcra, groups 
 		args := make([]any, len(g))
 		for j, i := range g {
 			keys[j] = s.Key(ws[i].Key)
-			args[j] = gs[i].interval
+			args[j] = gs[i].step
 		}
 		_ = refundScript.Run(ctx, s.c, keys, args...).Err()
 	}

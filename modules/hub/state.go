@@ -39,6 +39,9 @@ type state struct {
 	// upstreamMethod says otherwise.
 	signer AssertionSigner
 	req    *http.Request
+	// cost and graphql are set by hub_graphql (state_cost.go).
+	cost    int64
+	graphql *GraphQLOperation
 }
 
 // stateOf returns the request's state, creating it when create is true.

@@ -2,6 +2,7 @@ package hubaudit
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"hash"
 	"io"
@@ -130,6 +131,12 @@ func (aw *auditWriter) record(status int) {
 		loc = hdr.Get("Location")
 	}
 	rec.Action, rec.ResourceType, rec.ResourceID = describe(h.routes, rec.HTTPMethod, rec.Endpoint, rec.Path, loc)
+	// A GraphQL request: what hub_graphql read of its operation.
+	if op := hub.GraphQLOperationOf(r); op != nil {
+		if b, err := json.Marshal(op); err == nil && len(b) <= auditchain.MaxGraphQL {
+			rec.GraphQL = b
+		}
+	}
 	if v := hdr.Get(auditchain.ChangesHeader); v != "" {
 		if ch, err := auditchain.DecodeChanges(v); err == nil {
 			rec.Changes = ch
@@ -137,7 +144,7 @@ func (aw *auditWriter) record(status int) {
 			h.log.Warn("ignoring a malformed changes report from the upstream", zap.String("request_id", rec.RequestID))
 		}
 	}
-	if v := hdr.Get(auditchain.AccountHeader); v != "" && h.accepted != nil {
+	if v := hdr.Get(auditchain.AccountHeader); v != "" && (h.accepted != nil || h.secret != nil) {
 		if id, ok := h.openAccount(v); ok {
 			rec.AttemptedUserID = id
 		} else {
@@ -350,7 +357,11 @@ func (h *Handler) loud(msg string, r *http.Request) {
 // rollover, the accepted one (the upstream seals with its own current
 // secret, which may be either).
 func (h *Handler) openAccount(v string) (string, bool) {
-	for _, k := range h.accepted {
+	keys := h.accepted
+	if keys == nil {
+		keys = [][]byte{h.secret}
+	}
+	for _, k := range keys {
 		if id, err := auditchain.OpenAccount(k, v); err == nil {
 			return id, true
 		}

@@ -251,12 +251,15 @@ func (h *Handler) windows(r *http.Request) []applied {
 		return principal
 	}
 	var out []applied
+	// A request costs hub.CostOf units of every window: 1, or a GraphQL
+	// operation's cost as hub_graphql priced it (docs/graphql.md).
+	cost := hub.CostOf(r)
 	add := func(partition string, ws []window) {
 		if partition == "" {
 			return // a per user/client count for a request without one
 		}
 		for _, w := range ws {
-			out = append(out, applied{window: w, store: hub.Window{Key: storeKey(partition, w), Limit: w.rate.Limit, Period: w.rate.Period}})
+			out = append(out, applied{window: w, store: hub.Window{Key: storeKey(partition, w), Limit: w.rate.Limit, Period: w.rate.Period, Cost: cost}})
 		}
 	}
 	if h.defaultPolicy != nil {

@@ -100,6 +100,8 @@ func validate(r *auditchain.Record) string {
 		return "hash must be a hex SHA-256"
 	case len(r.Changes) > 4*auditchain.MaxChanges:
 		return "changes too large"
+	case len(r.GraphQL) > auditchain.MaxGraphQL:
+		return "graphql too large"
 	case len(r.ClientRequestID) > auditchain.MaxClientRequestID || len(r.AttemptedUserID) > 64:
 		return "client_request_id or attempted_user_id too long"
 	}

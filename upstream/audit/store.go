@@ -42,11 +42,13 @@ func New(d *db.DB, cursorKey []byte) *Store {
 
 // columns of audit_logs in Record order (id excluded), then the members
 // added later.
-const columns = `event_id, gateway_id, seq, request_id, ts, user_id, api_key_id, oauth_client_id, auth_method, action, resource_type, resource_id, http_method, endpoint, path, status_code, latency_ms, ip_address, user_agent, request_body_hash, changes, prev_hash, hash, client_request_id, attempted_user_id, batch_request_id`
+const columns = `event_id, gateway_id, seq, request_id, ts, user_id, api_key_id, oauth_client_id, auth_method, action, resource_type, resource_id, http_method, endpoint, path, status_code, latency_ms, ip_address, user_agent, request_body_hash, changes, prev_hash, hash, client_request_id, attempted_user_id, batch_request_id, graphql`
 
-const numColumns = 26
+// numColumns counts columns, so a new column cannot leave the INSERT's
+// placeholders behind (two branches adding one each once did).
+var numColumns = strings.Count(columns, ",") + 1
 
-// insertChunk bounds the rows of one INSERT (27 placeholders each).
+// insertChunk bounds the rows of one INSERT (numColumns+1 placeholders each).
 const insertChunk = 200
 
 func args(r *auditchain.Record, receivedAt int64) []any {
@@ -54,10 +56,14 @@ func args(r *auditchain.Record, receivedAt int64) []any {
 	if len(r.Changes) > 0 && string(r.Changes) != "null" {
 		changes = string(r.Changes)
 	}
+	var gql any
+	if len(r.GraphQL) > 0 && string(r.GraphQL) != "null" {
+		gql = string(r.GraphQL)
+	}
 	return []any{r.EventID, r.GatewayID, r.Seq, r.RequestID, db.Micros(r.Timestamp), r.UserID, r.APIKeyID,
 		r.OAuthClientID, r.AuthMethod, r.Action, r.ResourceType, r.ResourceID, r.HTTPMethod, r.Endpoint,
 		r.Path, r.StatusCode, r.LatencyMS, r.IPAddress, r.UserAgent, r.RequestBodyHash, changes,
-		r.PrevHash, r.Hash, r.ClientRequestID, r.AttemptedUserID, r.BatchRequestID, receivedAt}
+		r.PrevHash, r.Hash, r.ClientRequestID, r.AttemptedUserID, r.BatchRequestID, gql, receivedAt}
 }
 
 // Insert stores records, ignoring those whose event id is already stored
@@ -100,17 +106,20 @@ func (s *Store) Insert(ctx context.Context, recs []auditchain.Record) (int64, er
 func scanRecord(sc interface{ Scan(...any) error }, extra ...any) (auditchain.Record, error) {
 	var r auditchain.Record
 	var ts int64
-	var changes sql.NullString
+	var changes, gql sql.NullString
 	dest := append([]any{&r.EventID, &r.GatewayID, &r.Seq, &r.RequestID, &ts, &r.UserID, &r.APIKeyID,
 		&r.OAuthClientID, &r.AuthMethod, &r.Action, &r.ResourceType, &r.ResourceID, &r.HTTPMethod, &r.Endpoint,
 		&r.Path, &r.StatusCode, &r.LatencyMS, &r.IPAddress, &r.UserAgent, &r.RequestBodyHash, &changes,
-		&r.PrevHash, &r.Hash, &r.ClientRequestID, &r.AttemptedUserID, &r.BatchRequestID}, extra...)
+		&r.PrevHash, &r.Hash, &r.ClientRequestID, &r.AttemptedUserID, &r.BatchRequestID, &gql}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return r, err
 	}
 	r.Timestamp = db.FromMicros(ts)
 	if changes.Valid {
 		r.Changes = json.RawMessage(changes.String)
+	}
+	if gql.Valid {
+		r.GraphQL = json.RawMessage(gql.String)
 	}
 	return r, nil
 }

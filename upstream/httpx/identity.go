@@ -9,7 +9,11 @@ import (
 	"github.com/hubchantier/hubgate/internal/problem"
 )
 
-// RequireAssertion guards /api/*: a request must carry a valid gateway
+// GraphQLPath is the GraphQL endpoint (upstream/graphql), guarded like
+// /api/*: the gateway proxies its public /graphql there unchanged.
+const GraphQLPath = "/graphql"
+
+// RequireAssertion guards /api/* and /graphql: a request must carry a valid gateway
 // assertion (anonymous ones included, for login), else 401. Other paths
 // (JWKS, OAuth2, /internal with its own auth, health) pass unchanged.
 func RequireAssertion(secret []byte, now func() time.Time, next http.Handler) http.Handler {
@@ -20,7 +24,7 @@ func RequireAssertion(secret []byte, now func() time.Time, next http.Handler) ht
 // any of secrets (the current one and, during a rollover, the accepted one).
 func RequireAssertionAny(secrets [][]byte, now func() time.Time, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/api/") {
+		if !strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != GraphQLPath {
 			next.ServeHTTP(w, r)
 			return
 		}

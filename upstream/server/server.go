@@ -20,6 +20,7 @@ import (
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/domain"
 	"github.com/hubchantier/hubgate/upstream/events"
+	"github.com/hubchantier/hubgate/upstream/graphql"
 	"github.com/hubchantier/hubgate/upstream/httpx"
 	"github.com/hubchantier/hubgate/upstream/metrics"
 	"github.com/hubchantier/hubgate/upstream/oauth"
@@ -64,6 +65,9 @@ type Config struct {
 	// Dispatch runs the event dispatcher until New's ctx ends (serve sets
 	// it; tests that only need the API leave it off).
 	Dispatch bool
+	// GraphQLIntrospection enables introspection and the GraphiQL page of
+	// /graphql (HUB_GRAPHQL_INTROSPECTION; docs/graphql.md).
+	GraphQLIntrospection bool
 }
 
 // New builds the service's handler.
@@ -97,7 +101,14 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	o := oauth.New(d, a, oauth.Options{Now: cfg.Now, Logger: cfg.Logger, PublicURL: cfg.PublicURL,
 		CSRFKey: deriveKey(cfg.GatewaySecret, "oauth-csrf")})
 	o.Register(mux)
-	domain.New(d, deriveKey(cfg.GatewaySecret, "cursor")).Register(mux)
+	dom := domain.New(d, deriveKey(cfg.GatewaySecret, "cursor"))
+	dom.Register(mux)
+	// GraphQL (docs/graphql.md): its resolvers run the REST routes of mux.
+	gql, err := graphql.New(mux, dom, graphql.Options{Introspection: cfg.GraphQLIntrospection})
+	if err != nil {
+		return nil, nil, err
+	}
+	gql.Register(mux)
 	anomaly.New(d, cfg.GatewaySecret, deriveKey(cfg.GatewaySecret, "cursor"), cfg.Now).AcceptSecret(cfg.AcceptSecret).Register(mux)
 	au := audit.New(d, deriveKey(cfg.GatewaySecret, "audit-cursor"))
 	au.Register(mux, cfg.GatewaySecret, cfg.AcceptSecret)

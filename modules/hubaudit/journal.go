@@ -51,13 +51,13 @@ type Journal struct {
 	retired   []segmentFile
 	head      string // hash of the last record
 	nextSeq   int64
-	diskBytes int64 // bytes of every segment file present
-	alloc     int64       // size of the active segment's file (preallocated)
-	pending   []byte      // frames queued for the syncer's next write
-	spareBuf  []byte      // the previous round's buffer, reused
-	inflight  bool        // the syncer is writing or fsyncing outside j.mu
-	idle      *sync.Cond  // signalled when a round ends (inflight false)
-	spare     *spareJob   // the next segment being prepared (segment.go)
+	diskBytes int64      // bytes of every segment file present
+	alloc     int64      // size of the active segment's file (preallocated)
+	pending   []byte     // frames queued for the syncer's next write
+	spareBuf  []byte     // the previous round's buffer, reused
+	inflight  bool       // the syncer is writing or fsyncing outside j.mu
+	idle      *sync.Cond // signalled when a round ends (inflight false)
+	spare     *spareJob  // the next segment being prepared (segment.go)
 	round     *syncRound
 	dirty     bool
 	closed    bool

@@ -9,7 +9,8 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/hubchantier/hubgate/internal/jsonenc"
 )
 
 // AppendSealed links r after prev (it sets PrevHash and Hash, as Seal
@@ -57,9 +58,9 @@ func (r *Record) AppendSealed(dst []byte, prev string) ([]byte, error) {
 	dst = append(dst, '"')
 	m0 := len(dst)
 	dst = append(dst, `,"user_agent":`...)
-	dst = appendString(dst, r.UserAgent)
+	dst = jsonenc.AppendString(dst, r.UserAgent)
 	dst = append(dst, `,"request_body_hash":`...)
-	dst = appendString(dst, r.RequestBodyHash)
+	dst = jsonenc.AppendString(dst, r.RequestBodyHash)
 	m1 := len(dst)
 	// The canonical form omits a null report (Canonical), the record
 	// keeps whatever was reported.
@@ -73,14 +74,14 @@ func (r *Record) AppendSealed(dst []byte, prev string) ([]byte, error) {
 	r0 := len(dst)
 	dst = append(dst, dst[c0:h1]...)
 	dst = append(dst, `,"ip_address":`...)
-	dst = appendString(dst, r.IPAddress)
+	dst = jsonenc.AppendString(dst, r.IPAddress)
 	dst = append(dst, dst[m0:m1]...)
 	if len(r.Changes) > 0 {
 		dst = append(dst, `,"changes":`...)
 		dst = append(dst, changes...)
 	}
 	dst = append(dst, `,"prev_hash":`...)
-	dst = appendString(dst, prev)
+	dst = jsonenc.AppendString(dst, prev)
 	dst = append(dst, `,"hash":"`...)
 	hs := len(dst)
 	dst = hex.AppendEncode(dst, sum[:])
@@ -95,47 +96,47 @@ func (r *Record) AppendSealed(dst []byte, prev string) ([]byte, error) {
 // record, from the opening brace to latency_ms.
 func (r *Record) appendHead(dst []byte) []byte {
 	dst = append(dst, `{"event_id":`...)
-	dst = appendString(dst, r.EventID)
+	dst = jsonenc.AppendString(dst, r.EventID)
 	dst = append(dst, `,"gateway_id":`...)
-	dst = appendString(dst, r.GatewayID)
+	dst = jsonenc.AppendString(dst, r.GatewayID)
 	dst = append(dst, `,"seq":`...)
 	dst = strconv.AppendInt(dst, r.Seq, 10)
 	dst = append(dst, `,"request_id":`...)
-	dst = appendString(dst, r.RequestID)
+	dst = jsonenc.AppendString(dst, r.RequestID)
 	if r.ClientRequestID != "" {
 		dst = append(dst, `,"client_request_id":`...)
-		dst = appendString(dst, r.ClientRequestID)
+		dst = jsonenc.AppendString(dst, r.ClientRequestID)
 	}
 	dst = append(dst, `,"timestamp":"`...)
 	dst = r.Timestamp.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","user_id":`...)
-	dst = appendString(dst, r.UserID)
+	dst = jsonenc.AppendString(dst, r.UserID)
 	dst = append(dst, `,"api_key_id":`...)
-	dst = appendString(dst, r.APIKeyID)
+	dst = jsonenc.AppendString(dst, r.APIKeyID)
 	dst = append(dst, `,"oauth_client_id":`...)
-	dst = appendString(dst, r.OAuthClientID)
+	dst = jsonenc.AppendString(dst, r.OAuthClientID)
 	dst = append(dst, `,"auth_method":`...)
-	dst = appendString(dst, r.AuthMethod)
+	dst = jsonenc.AppendString(dst, r.AuthMethod)
 	if r.AttemptedUserID != "" {
 		dst = append(dst, `,"attempted_user_id":`...)
-		dst = appendString(dst, r.AttemptedUserID)
+		dst = jsonenc.AppendString(dst, r.AttemptedUserID)
 	}
 	dst = append(dst, `,"action":`...)
-	dst = appendString(dst, r.Action)
+	dst = jsonenc.AppendString(dst, r.Action)
 	dst = append(dst, `,"resource_type":`...)
-	dst = appendString(dst, r.ResourceType)
+	dst = jsonenc.AppendString(dst, r.ResourceType)
 	dst = append(dst, `,"resource_id":`...)
-	dst = appendString(dst, r.ResourceID)
+	dst = jsonenc.AppendString(dst, r.ResourceID)
 	dst = append(dst, `,"http_method":`...)
-	dst = appendString(dst, r.HTTPMethod)
+	dst = jsonenc.AppendString(dst, r.HTTPMethod)
 	dst = append(dst, `,"endpoint":`...)
-	dst = appendString(dst, r.Endpoint)
+	dst = jsonenc.AppendString(dst, r.Endpoint)
 	dst = append(dst, `,"path":`...)
-	dst = appendString(dst, r.Path)
+	dst = jsonenc.AppendString(dst, r.Path)
 	dst = append(dst, `,"status_code":`...)
 	dst = strconv.AppendInt(dst, int64(r.StatusCode), 10)
 	dst = append(dst, `,"latency_ms":`...)
-	return appendFloat(dst, r.LatencyMS)
+	return jsonenc.AppendFloat(dst, r.LatencyMS)
 }
 
 // appendAnonymizedIP appends AnonymizeIP(addr) without allocating in the
@@ -157,78 +158,3 @@ func appendAnonymizedIP(dst []byte, addr string) []byte {
 	return p.AppendTo(dst)
 }
 
-// appendFloat appends f as encoding/json does (floatEncoder, 64 bits).
-func appendFloat(dst []byte, f float64) []byte {
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	dst = strconv.AppendFloat(dst, f, format, -1, 64)
-	if format == 'e' {
-		// clean up e-09 to e-9, as encoding/json does
-		n := len(dst)
-		if n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
-			dst[n-2] = dst[n-1]
-			dst = dst[:n-1]
-		}
-	}
-	return dst
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string exactly as encoding/json does
-// with HTML escaping on (its default): <, > and & as \u00XX, the short
-// escapes \b \f \n \r \t, other control bytes as \u00XX, invalid UTF-8 as
-// \ufffd, U+2028 and U+2029 escaped.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}

@@ -59,6 +59,7 @@ type Handler struct {
 	app      *hub.App
 	resolver credentialResolver
 	secret   []byte
+	signer   *assertion.Signer // of secret (Provision); nil: assertion.Sign
 	log      *zap.Logger
 	now      func() time.Time
 	metrics  *hub.Metrics
@@ -107,6 +108,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.app = appIface.(*hub.App)
 	h.resolver = resolverAdapter{h.app.Resolver()}
 	h.secret = h.app.SharedSecret()
+	h.signer = assertion.NewSigner(h.secret)
 	h.ipv6Bits = h.app.IPv6PrefixBits()
 	lim, _ := h.app.Store().(hub.Limiter)
 	if err := h.compileFailures(lim); err != nil {
@@ -241,7 +243,11 @@ var errNoSecret = errors.New("hub_auth: no gateway secret to sign identity asser
 // failure (it cannot happen with a provisioned secret) gives an empty
 // assertion, which the upstream refuses: never fail open.
 func (h *Handler) SignAssertion(id *hub.Identity, rid, httpMethod string) string {
-	token, err := assertion.Sign(h.secret, assertion.Claims{
+	signer := h.signer
+	if signer == nil {
+		signer = assertion.NewSigner(h.secret)
+	}
+	token, err := signer.Sign(&assertion.Claims{
 		Subject:    id.Subject,
 		Role:       id.Role,
 		Method:     id.Method,

@@ -157,4 +157,3 @@ func appendAnonymizedIP(dst []byte, addr string) []byte {
 	p, _ := a.Prefix(bits)
 	return p.AppendTo(dst)
 }
-

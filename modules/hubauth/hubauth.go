@@ -180,8 +180,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return h.reject(w, r, errIPNotAllowed)
 		}
 	}
-	if need := h.requiredScopes(rule, r); len(need) > 0 && !grantsAny(ident.Scopes, need) {
-		return h.reject(w, r, &scopeError{need: need})
+	if !h.scopesGranted(rule, r, ident.Scopes) {
+		return h.reject(w, r, &scopeError{need: h.requiredScopes(rule, r)})
 	}
 	// Credentials stop here: the upstream gets the assertion instead, and
 	// never sees (or logs) a key or token.
@@ -227,14 +227,34 @@ func (h *Handler) forward(r *http.Request, id *hub.Identity) error {
 	hub.SetIdentity(r, id)
 	hub.ProvideAssertion(r, h)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("hub.auth.subject", id.Subject)
-		repl.Set("hub.auth.key_id", id.KeyID)
-		repl.Set("hub.auth.client_id", id.ClientID)
-		repl.Set("hub.auth.method", id.Method)
-		repl.Set("hub.auth.role", id.Role)
-		repl.Set("hub.auth.scopes", strings.Join(id.Scopes, " "))
+		// One provider, read when a log or header asks, instead of six
+		// values set on every request (issue 12).
+		repl.Map(func(key string) (any, bool) { return identityPlaceholder(id, key) })
 	}
 	return nil
+}
+
+// identityPlaceholder is the value of {hub.auth.*} for id.
+func identityPlaceholder(id *hub.Identity, key string) (any, bool) {
+	name, ok := strings.CutPrefix(key, "hub.auth.")
+	if !ok {
+		return nil, false
+	}
+	switch name {
+	case "subject":
+		return id.Subject, true
+	case "key_id":
+		return id.KeyID, true
+	case "client_id":
+		return id.ClientID, true
+	case "method":
+		return id.Method, true
+	case "role":
+		return id.Role, true
+	case "scopes":
+		return strings.Join(id.Scopes, " "), true
+	}
+	return nil, false
 }
 
 var errNoSecret = errors.New("hub_auth: no gateway secret to sign identity assertions")
@@ -292,6 +312,47 @@ func clientIP(r *http.Request) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return a.Unmap().WithZone(""), true
+}
+
+// scopesGranted reports whether have satisfies the scopes the request
+// needs (requiredScopes), without building them: this runs on every
+// request (issue 12), the list is built only for a refusal's message.
+func (h *Handler) scopesGranted(rule *Rule, r *http.Request, have []string) bool {
+	if rule != nil {
+		return len(rule.Scopes) == 0 || grantsAny(have, rule.Scopes)
+	}
+	for _, prefix := range h.ResourcePrefixes {
+		if need, ok := derivedNeed(prefix, r.Method, r.URL.Path); ok {
+			for _, n := range need {
+				if n.a != "" && grantsPair(have, n.a, n.b) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// grantsPair is grantsAny(have, []string{a + b}) without the concatenation.
+func grantsPair(have []string, a, b string) bool {
+	for _, h := range have {
+		if len(h) == len(a)+len(b) && h[:len(a)] == a && h[len(a):] == b {
+			return true
+		}
+		if p, ok := strings.CutSuffix(h, "*"); ok && strings.HasSuffix(p, ":") && hasPrefixPair(a, b, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasPrefixPair reports whether a + b starts with p.
+func hasPrefixPair(a, b, p string) bool {
+	if len(p) <= len(a) {
+		return strings.HasPrefix(a, p)
+	}
+	return p[:len(a)] == a && strings.HasPrefix(b, p[len(a):])
 }
 
 // grantsAny reports whether one of have satisfies one of need. A scope

@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/hubchantier/hubgate/internal/testutil"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
@@ -38,6 +39,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	b.Run("serial", func(b *testing.B) {
 		h := testHandler(b)
 		b.ReportAllocs()
+		defer testutil.ReportCPU(b)()
 		for b.Loop() {
 			serve(b, h)
 		}
@@ -55,6 +57,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		h.journal = openTest(b, dir, 1<<20)
 		b.Cleanup(func() { h.journal.Close() })
 		b.ReportAllocs()
+		defer testutil.ReportCPU(b)()
 		for b.Loop() {
 			serve(b, h)
 		}
@@ -63,6 +66,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		h := testHandler(b)
 		b.SetParallelism(8) // 16 goroutines on 2 CPUs, as the bench's 16 connections
 		b.ReportAllocs()
+		defer testutil.ReportCPU(b)()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				serve(b, h)

@@ -16,6 +16,7 @@ import (
 	"github.com/hubchantier/hubgate/internal/apikey"
 	"github.com/hubchantier/hubgate/internal/assertion"
 	"github.com/hubchantier/hubgate/internal/contract"
+	"github.com/hubchantier/hubgate/internal/testutil"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
@@ -108,6 +109,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	}
 	b.Run("hub_auth", func(b *testing.B) {
 		b.ReportAllocs()
+		defer testutil.ReportCPU(b)()
 		for b.Loop() {
 			serve(b, h)
 		}
@@ -118,6 +120,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 			return next.ServeHTTP(w, r)
 		})
 		b.ReportAllocs()
+		defer testutil.ReportCPU(b)()
 		for b.Loop() {
 			serve(b, bare)
 		}

@@ -27,6 +27,7 @@ type fileLog struct {
 	synced  int          // how much of written a returned, successful Sync covers
 	writes  int          // Write calls while armed
 	armed   bool
+	failW   error         // once armed, what Write returns after writing half
 	entered chan struct{} // one value per armed Sync
 	release chan error    // one value per armed Sync: what it returns
 }
@@ -37,6 +38,17 @@ type logFile struct {
 }
 
 func (f *logFile) Write(p []byte) (int, error) {
+	f.l.mu.Lock()
+	failW := f.l.failW
+	if !f.l.armed {
+		failW = nil
+	}
+	f.l.mu.Unlock()
+	if failW != nil {
+		// A torn write: half the bytes reach the file, then the error.
+		n, _ := f.File.Write(p[:len(p)/2])
+		return n, failW
+	}
 	n, err := f.File.Write(p)
 	f.l.mu.Lock()
 	f.l.written.Write(p[:n])
@@ -228,6 +240,28 @@ func TestGroupCommitFailedSyncAcksNothing(t *testing.T) {
 	}
 	if _, err := h.journal.Append(testRecord()); err == nil {
 		t.Fatal("the journal accepted a record after a failed fsync")
+	}
+}
+
+// TestGroupCommitFailedWriteAcksNothing: a write that fails half-way
+// (ENOSPC, EIO) while concurrent requests wait: none gets its 2xx, and the
+// journal refuses what follows (the round's records are chained already).
+func TestGroupCommitFailedWriteAcksNothing(t *testing.T) {
+	const n = 8
+	l := &fileLog{entered: make(chan struct{}, 2*n), release: make(chan error, 2*n), failW: errors.New("ENOSPC")}
+	h := testHandler(t)
+	h.journal.Close()
+	h.journal = openLogJournal(t, l)
+	l.mu.Lock()
+	l.armed = true
+	l.mu.Unlock()
+	for i, w := range serveConcurrently(t, h, l, n) {
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "urn:hubchantier:problem:audit-unavailable") || w.durable {
+			t.Errorf("request %d: %d %s, want the 503 audit-unavailable problem", i, w.Code, w.Body)
+		}
+	}
+	if _, err := h.journal.Append(testRecord()); err == nil {
+		t.Fatal("the journal accepted a record after a failed write")
 	}
 }
 

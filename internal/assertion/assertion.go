@@ -14,9 +14,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"hash"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/hubchantier/hubgate/internal/jsonenc"
 )
 
 // Header is the request header that carries the assertion.
@@ -83,9 +87,41 @@ var (
 
 // Sign fills IssuedAt/Expires from now and returns the header value. It
 // refuses claims without HTTPMethod: an assertion must be bound to the
-// method of the request it travels with.
+// method of the request it travels with. A Signer does the same for many
+// requests under one secret, cheaper.
 func Sign(secret []byte, c Claims, now time.Time) (string, error) {
 	if len(secret) == 0 {
+		return "", errors.New("assertion: empty secret")
+	}
+	return NewSigner(secret).Sign(&c, now)
+}
+
+// Signer signs assertions under one secret. The gateway signs one per
+// forwarded request (issue 12), so it keeps the keyed HMAC states (a
+// reset, not a new key schedule) and its buffers for reuse, and encodes
+// the claims by hand: the same JSON as encoding/json, written straight
+// into the buffer, one allocation per token. Safe for concurrent use.
+type Signer struct {
+	secret []byte
+	pool   sync.Pool // *signState
+}
+
+type signState struct {
+	mac hash.Hash
+	buf []byte
+}
+
+// NewSigner returns a Signer for secret (which must not be empty).
+func NewSigner(secret []byte) *Signer {
+	s := &Signer{secret: append([]byte(nil), secret...)}
+	s.pool.New = func() any { return &signState{mac: hmac.New(sha256.New, s.secret)} }
+	return s
+}
+
+// Sign returns the header value of c issued at now (it sets c.IssuedAt
+// and c.Expires).
+func (s *Signer) Sign(c *Claims, now time.Time) (string, error) {
+	if len(s.secret) == 0 {
 		return "", errors.New("assertion: empty secret")
 	}
 	if c.HTTPMethod == "" {
@@ -93,12 +129,70 @@ func Sign(secret []byte, c Claims, now time.Time) (string, error) {
 	}
 	c.IssuedAt = now.Unix()
 	c.Expires = now.Add(Lifetime).Unix()
-	body, err := json.Marshal(c)
-	if err != nil {
-		return "", fmt.Errorf("assertion: %w", err)
+	st := s.pool.Get().(*signState)
+	defer s.pool.Put(st)
+	body := c.appendJSON(st.buf[:0])
+	// payload = base64url(body), after body in the same buffer.
+	p0 := len(body)
+	out := base64.RawURLEncoding.AppendEncode(body, body)
+	payload := out[p0:]
+	st.mac.Reset()
+	st.mac.Write([]byte(domain))
+	st.mac.Write(payload)
+	var sum [sha256.Size]byte
+	out = append(out, '.')
+	out = base64.RawURLEncoding.AppendEncode(out, st.mac.Sum(sum[:0]))
+	token := string(out[p0:])
+	if cap(out) <= 8192 {
+		st.buf = out[:0]
 	}
-	payload := base64.RawURLEncoding.EncodeToString(body)
-	return payload + "." + base64.RawURLEncoding.EncodeToString(mac(secret, payload)), nil
+	return token, nil
+}
+
+// appendJSON appends c as json.Marshal(c) writes it.
+func (c *Claims) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	if c.Subject != "" {
+		dst = append(dst, `"sub":`...)
+		dst = jsonenc.AppendString(dst, c.Subject)
+		dst = append(dst, ',')
+	}
+	if c.Role != "" {
+		dst = append(dst, `"role":`...)
+		dst = jsonenc.AppendString(dst, c.Role)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"amr":`...)
+	dst = jsonenc.AppendString(dst, c.Method)
+	if c.KeyID != "" {
+		dst = append(dst, `,"kid":`...)
+		dst = jsonenc.AppendString(dst, c.KeyID)
+	}
+	if c.ClientID != "" {
+		dst = append(dst, `,"cid":`...)
+		dst = jsonenc.AppendString(dst, c.ClientID)
+	}
+	if len(c.Scopes) > 0 {
+		dst = append(dst, `,"scp":[`...)
+		for i, sc := range c.Scopes {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = jsonenc.AppendString(dst, sc)
+		}
+		dst = append(dst, ']')
+	}
+	if c.RequestID != "" {
+		dst = append(dst, `,"rid":`...)
+		dst = jsonenc.AppendString(dst, c.RequestID)
+	}
+	dst = append(dst, `,"mth":`...)
+	dst = jsonenc.AppendString(dst, c.HTTPMethod)
+	dst = append(dst, `,"iat":`...)
+	dst = strconv.AppendInt(dst, c.IssuedAt, 10)
+	dst = append(dst, `,"exp":`...)
+	dst = strconv.AppendInt(dst, c.Expires, 10)
+	return append(dst, '}')
 }
 
 // Verify checks the signature, the validity window and the method binding

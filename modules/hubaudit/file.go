@@ -21,5 +21,14 @@ func openOSFile(name string, flag int, perm os.FileMode) (segmentFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	return osSegment{f}, nil
 }
+
+// osSegment is a segment file whose Sync is an fdatasync where the system
+// has one: segments are preallocated (segment.go), so a record's write
+// changes no metadata that reading it back needs, and fdatasync writes the
+// data without the inode's timestamps. Where a write does grow the file
+// (a record larger than the room left), fdatasync writes the new size too.
+type osSegment struct{ *os.File }
+
+func (f osSegment) Sync() error { return datasync(f.File) }

@@ -43,8 +43,17 @@ func appendFrame(dst []byte, kind byte, body []byte) []byte {
 	return append(dst, body...)
 }
 
-// readFrame reads one frame. It returns io.EOF at a clean end, errTorn on a
-// short or corrupt frame; n is the frame's size on disk.
+// sealFrame fills in the header of frame, whose payload (kind and body)
+// follows the frameHeaderLen bytes reserved for it.
+func sealFrame(frame []byte) {
+	payload := frame[frameHeaderLen:]
+	binary.BigEndian.PutUint32(frame[0:4], uint32(len(payload)))
+	binary.BigEndian.PutUint32(frame[4:8], crc32.Checksum(payload, castagnoli))
+}
+
+// readFrame reads one frame. It returns io.EOF at a clean end (the end of
+// the file, or of what was written in a preallocated segment), errTorn on
+// a short or corrupt frame; n is the frame's size on disk.
 func readFrame(r io.Reader, buf []byte) (kind byte, body []byte, n int, err error) {
 	var hdr [frameHeaderLen]byte
 	if k, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -52,6 +61,11 @@ func readFrame(r io.Reader, buf []byte) (kind byte, body []byte, n int, err erro
 			return 0, nil, 0, io.EOF
 		}
 		return 0, nil, 0, errTorn
+	}
+	if hdr == ([frameHeaderLen]byte{}) {
+		// The zero-filled, preallocated rest of a segment (segment.go):
+		// no frame is ever empty, so this is the end.
+		return 0, nil, 0, io.EOF
 	}
 	size := binary.BigEndian.Uint32(hdr[0:4])
 	if size < 1 || size > maxFrame {

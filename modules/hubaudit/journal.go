@@ -19,16 +19,20 @@ import (
 )
 
 // Journal is the append-only local audit journal of one gateway instance:
-// records are hash-chained, written to the active segment and fsync'd in
-// groups (one fsync covers every record written while the previous one
-// ran, so latency stays at about one fsync under any concurrency).
+// records are hash-chained, queued in memory and written to the active
+// segment in groups, one write and one fsync per group (a group is every
+// record queued while the previous one was written, so latency stays at
+// about one fsync under any concurrency); no record is acknowledged before
+// its group's fsync returned.
 //
 // Directory layout:
 //
 //	gateway_id              this instance's chain id (created once)
 //	lock                    flock'd while a process uses the directory
 //	segment-<20 digits>.log frames (frame.go); the first one of each
-//	                        segment is a header carrying the chain head
+//	                        segment is a header carrying the chain head;
+//	                        zero-filled after the last frame (segment.go)
+//	next-segment.tmp        the next segment, preallocated in advance
 //	shipped                 {"segment":N,"offset":O}: the first unshipped frame
 type Journal struct {
 	dir         string
@@ -47,12 +51,17 @@ type Journal struct {
 	retired   []segmentFile
 	head      string // hash of the last record
 	nextSeq   int64
-	diskBytes int64 // bytes of every segment file present
+	diskBytes int64      // bytes of every segment file present
+	alloc     int64      // size of the active segment's file (preallocated)
+	pending   []byte     // frames queued for the syncer's next write
+	spareBuf  []byte     // the previous round's buffer, reused
+	inflight  bool       // the syncer is writing or fsyncing outside j.mu
+	idle      *sync.Cond // signalled when a round ends (inflight false)
+	spare     *spareJob  // the next segment being prepared (segment.go)
 	round     *syncRound
 	dirty     bool
 	closed    bool
-	broken    error // a write failed half-way and could not be undone, or an fsync failed
-	buf       []byte
+	broken    error // a write or an fsync failed: nothing more is acknowledged
 	syncDone  chan struct{}
 	notify    chan struct{} // wakes the shipper after a sync, capacity 1
 
@@ -109,6 +118,7 @@ func openJournal(dir string, segmentSize int64, log *zap.Logger, open fileOpener
 	j := &Journal{dir: dir, segmentSize: segmentSize, log: log, unlock: unlock, open: open, round: newRound(),
 		syncDone: make(chan struct{}), notify: make(chan struct{}, 1), nextSeq: 1}
 	j.cond = sync.NewCond(&j.mu)
+	j.idle = sync.NewCond(&j.mu)
 	if err := j.recover(); err != nil {
 		unlock()
 		return nil, err
@@ -343,30 +353,10 @@ func (j *Journal) saveCursor(c cursor, durable bool) error {
 	return os.Rename(tmp, filepath.Join(j.dir, cursorFile))
 }
 
-// openSegment creates segment n and writes its header; called at open and
-// under j.mu when rotating.
-func (j *Journal) openSegment(n uint64) error {
-	f, err := j.open(filepath.Join(j.dir, segName(n)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("create audit segment: %w", err)
-	}
-	hb, _ := json.Marshal(segmentHeader{GatewayID: j.gatewayID, Segment: n, PrevHash: j.head, NextSeq: j.nextSeq})
-	frame := appendFrame(nil, kindHeader, hb)
-	if _, err := f.Write(frame); err != nil {
-		f.Close()
-		return fmt.Errorf("write audit segment header: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := syncDir(j.dir); err != nil {
-		f.Close()
-		return err
-	}
-	j.f, j.fseq, j.fsize, j.durable = f, n, int64(len(frame)), int64(len(frame))
-	j.diskBytes += int64(len(frame))
-	return nil
+// segmentHeaderJSON encodes a segment header.
+func segmentHeaderJSON(h segmentHeader) []byte {
+	b, _ := json.Marshal(h)
+	return b
 }
 
 // sanitizeID keeps [A-Za-z0-9.-] of s, at most 32 characters.

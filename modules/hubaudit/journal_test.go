@@ -13,7 +13,7 @@ import (
 	"github.com/hubchantier/hubgate/internal/auditchain"
 )
 
-func openTest(t *testing.T, dir string, segSize int64) *Journal {
+func openTest(t testing.TB, dir string, segSize int64) *Journal {
 	t.Helper()
 	j, err := OpenJournal(dir, segSize, zap.NewNop())
 	if err != nil {

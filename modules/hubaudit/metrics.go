@@ -10,6 +10,7 @@ import (
 // values survive config reloads (see hub.RegisterCollectors).
 type metrics struct {
 	records    *prometheus.CounterVec
+	journaled  prometheus.Counter // records{result="journaled"}, looked up once: it counts every request
 	shipErrors prometheus.Counter
 	backlog    prometheus.GaugeFunc
 	diskBytes  prometheus.GaugeFunc
@@ -47,6 +48,8 @@ var auditM = &metrics{
 		Help: "Seq of the newest record of this gateway's audit chain: an anchor outside the audit store (hubchantier audit verify --expect <gateway_id>:<seq>).",
 	}, func() float64 { return float64(sumJournals((*Journal).HeadSeq)) }),
 }
+
+func init() { auditM.journaled = auditM.records.WithLabelValues(resultJournaled) }
 
 func getMetrics() *metrics { return auditM }
 

@@ -172,7 +172,7 @@ func (aw *auditWriter) record(status int) {
 			zap.Int("status", status), zap.Error(err))
 		return
 	}
-	h.metrics.records.WithLabelValues(resultJournaled).Inc()
+	h.metrics.journaled.Inc()
 	if h.LogStream {
 		h.stream.Info("audit",
 			zap.String("event_id", rec.EventID), zap.String("request_id", rec.RequestID),

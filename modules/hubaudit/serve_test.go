@@ -19,7 +19,7 @@ import (
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
-func testHandler(t *testing.T) *Handler {
+func testHandler(t testing.TB) *Handler {
 	t.Helper()
 	j := openTest(t, t.TempDir(), 1<<20)
 	t.Cleanup(func() { j.Close() })

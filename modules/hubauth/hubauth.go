@@ -59,6 +59,7 @@ type Handler struct {
 	app      *hub.App
 	resolver credentialResolver
 	secret   []byte
+	signer   *assertion.Signer // of secret (Provision); nil: assertion.Sign
 	log      *zap.Logger
 	now      func() time.Time
 	metrics  *hub.Metrics
@@ -107,6 +108,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.app = appIface.(*hub.App)
 	h.resolver = resolverAdapter{h.app.Resolver()}
 	h.secret = h.app.SharedSecret()
+	h.signer = assertion.NewSigner(h.secret)
 	h.ipv6Bits = h.app.IPv6PrefixBits()
 	lim, _ := h.app.Store().(hub.Limiter)
 	if err := h.compileFailures(lim); err != nil {
@@ -191,8 +193,8 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, next caddyht
 			return h.reject(w, r, errIPNotAllowed)
 		}
 	}
-	if need := h.requiredScopes(rule, r); len(need) > 0 && !grantsAny(ident.Scopes, need) {
-		return h.reject(w, r, &scopeError{need: need})
+	if !h.scopesGranted(rule, r, ident.Scopes) {
+		return h.reject(w, r, &scopeError{need: h.requiredScopes(rule, r)})
 	}
 	// Credentials stop here: the upstream gets the assertion instead, and
 	// never sees (or logs) a key or token.
@@ -243,14 +245,34 @@ func (h *Handler) forward(r *http.Request, id *hub.Identity) error {
 			tx = b.Tx
 		}
 		repl.Set("hub.batch.tx", tx)
-		repl.Set("hub.auth.subject", id.Subject)
-		repl.Set("hub.auth.key_id", id.KeyID)
-		repl.Set("hub.auth.client_id", id.ClientID)
-		repl.Set("hub.auth.method", id.Method)
-		repl.Set("hub.auth.role", id.Role)
-		repl.Set("hub.auth.scopes", strings.Join(id.Scopes, " "))
+		// One provider, read when a log or header asks, instead of six
+		// values set on every request (issue 12).
+		repl.Map(func(key string) (any, bool) { return identityPlaceholder(id, key) })
 	}
 	return nil
+}
+
+// identityPlaceholder is the value of {hub.auth.*} for id.
+func identityPlaceholder(id *hub.Identity, key string) (any, bool) {
+	name, ok := strings.CutPrefix(key, "hub.auth.")
+	if !ok {
+		return nil, false
+	}
+	switch name {
+	case "subject":
+		return id.Subject, true
+	case "key_id":
+		return id.KeyID, true
+	case "client_id":
+		return id.ClientID, true
+	case "method":
+		return id.Method, true
+	case "role":
+		return id.Role, true
+	case "scopes":
+		return strings.Join(id.Scopes, " "), true
+	}
+	return nil, false
 }
 
 var errNoSecret = errors.New("hub_auth: no gateway secret to sign identity assertions")
@@ -259,7 +281,11 @@ var errNoSecret = errors.New("hub_auth: no gateway secret to sign identity asser
 // failure (it cannot happen with a provisioned secret) gives an empty
 // assertion, which the upstream refuses: never fail open.
 func (h *Handler) SignAssertion(id *hub.Identity, rid, httpMethod string) string {
-	token, err := assertion.Sign(h.secret, assertion.Claims{
+	signer := h.signer
+	if signer == nil {
+		signer = assertion.NewSigner(h.secret)
+	}
+	token, err := signer.Sign(&assertion.Claims{
 		Subject:    id.Subject,
 		Role:       id.Role,
 		Method:     id.Method,
@@ -304,6 +330,47 @@ func clientIP(r *http.Request) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return a.Unmap().WithZone(""), true
+}
+
+// scopesGranted reports whether have satisfies the scopes the request
+// needs (requiredScopes), without building them: this runs on every
+// request (issue 12), the list is built only for a refusal's message.
+func (h *Handler) scopesGranted(rule *Rule, r *http.Request, have []string) bool {
+	if rule != nil {
+		return len(rule.Scopes) == 0 || grantsAny(have, rule.Scopes)
+	}
+	for _, prefix := range h.ResourcePrefixes {
+		if need, ok := derivedNeed(prefix, r.Method, r.URL.Path); ok {
+			for _, n := range need {
+				if n.a != "" && grantsPair(have, n.a, n.b) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// grantsPair is grantsAny(have, []string{a + b}) without the concatenation.
+func grantsPair(have []string, a, b string) bool {
+	for _, h := range have {
+		if len(h) == len(a)+len(b) && h[:len(a)] == a && h[len(a):] == b {
+			return true
+		}
+		if p, ok := strings.CutSuffix(h, "*"); ok && strings.HasSuffix(p, ":") && hasPrefixPair(a, b, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasPrefixPair reports whether a + b starts with p.
+func hasPrefixPair(a, b, p string) bool {
+	if len(p) <= len(a) {
+		return strings.HasPrefix(a, p)
+	}
+	return p[:len(a)] == a && strings.HasPrefix(b, p[len(a):])
 }
 
 // grantsAny reports whether one of have satisfies one of need. A scope

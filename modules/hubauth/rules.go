@@ -60,6 +60,28 @@ func derivedScopes(prefix, method, path string) ([]string, bool) {
 	return []string{"write", resource + ":write", resource + ":*"}, true
 }
 
+// scopePair is the scope a + b.
+type scopePair struct{ a, b string }
+
+// derivedNeed is derivedScopes as pairs to concatenate (an empty a ends
+// the list), so that checking them allocates nothing.
+func derivedNeed(prefix, method, path string) ([3]scopePair, bool) {
+	if prefix == "" || !strings.HasPrefix(path, prefix) {
+		return [3]scopePair{}, false
+	}
+	resource, _, _ := strings.Cut(strings.TrimPrefix(path, prefix), "/")
+	if resource == "" {
+		return [3]scopePair{}, false
+	}
+	if resource == "admin" {
+		return [3]scopePair{{a: "admin"}}, true
+	}
+	if method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions {
+		return [3]scopePair{{a: "read"}, {resource, ":read"}, {resource, ":*"}}, true
+	}
+	return [3]scopePair{{a: "write"}, {resource, ":write"}, {resource, ":*"}}, true
+}
+
 func validScope(s string) bool {
 	if s == "" || len(s) > 64 {
 		return false

@@ -19,7 +19,7 @@ const rowBody = `{"id":1,"nom":"Chantier A","version":3}`
 
 // newHandler is a provisioned-enough handler (an empty caddy.Context has
 // no apps): defaults of Provision, no metrics registry.
-func newHandler(t *testing.T) *Handler {
+func newHandler(t testing.TB) *Handler {
 	t.Helper()
 	h := &Handler{MaxSize: DefaultMaxSize, cacheControl: DefaultCacheControl, responses: collectors()}
 	return h

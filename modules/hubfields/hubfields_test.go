@@ -21,7 +21,7 @@ const (
 	list   = `{"data":[{"id":1,"nom":"A","secret":"x"},{"id":2,"nom":"B","secret":"y"}],"pagination":{"page":1}}`
 )
 
-func newHandler(t *testing.T) *Handler {
+func newHandler(t testing.TB) *Handler {
 	t.Helper()
 	h := &Handler{Entities: map[string][]string{"chantiers": {"id", "nom", "statut", "responsable.nom"}}, log: zap.NewNop()}
 	if err := h.compile(); err != nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
-func newHandler(t *testing.T) *Handler {
+func newHandler(t testing.TB) *Handler {
 	t.Helper()
 	h := &Handler{
 		Renames:         map[string]string{"nom": "name", "adresse": "location", "statut": "status", "date_debut": "startDate"},

@@ -47,6 +47,14 @@ func (r *Record) AppendSealed(dst []byte, prev string) ([]byte, error) {
 		}
 		changes = c
 	}
+	var gql []byte // likewise
+	if len(r.GraphQL) > 0 {
+		g, err := json.Marshal(r.GraphQL)
+		if err != nil {
+			return dst, fmt.Errorf("canonical audit record %s: %w", r.EventID, err)
+		}
+		gql = g
+	}
 	s0 := len(dst)
 	dst = append(dst, prev...)
 	dst = append(dst, '\n')
@@ -68,6 +76,10 @@ func (r *Record) AppendSealed(dst []byte, prev string) ([]byte, error) {
 		dst = append(dst, `,"changes":`...)
 		dst = append(dst, changes...)
 	}
+	if len(r.GraphQL) > 0 && string(r.GraphQL) != "null" {
+		dst = append(dst, `,"graphql":`...)
+		dst = append(dst, gql...)
+	}
 	dst = append(dst, '}')
 	sum := sha256.Sum256(dst[s0:])
 
@@ -79,6 +91,10 @@ func (r *Record) AppendSealed(dst []byte, prev string) ([]byte, error) {
 	if len(r.Changes) > 0 {
 		dst = append(dst, `,"changes":`...)
 		dst = append(dst, changes...)
+	}
+	if len(r.GraphQL) > 0 {
+		dst = append(dst, `,"graphql":`...)
+		dst = append(dst, gql...)
 	}
 	dst = append(dst, `,"prev_hash":`...)
 	dst = jsonenc.AppendString(dst, prev)
@@ -106,6 +122,10 @@ func (r *Record) appendHead(dst []byte) []byte {
 	if r.ClientRequestID != "" {
 		dst = append(dst, `,"client_request_id":`...)
 		dst = jsonenc.AppendString(dst, r.ClientRequestID)
+	}
+	if r.BatchRequestID != "" {
+		dst = append(dst, `,"batch_request_id":`...)
+		dst = jsonenc.AppendString(dst, r.BatchRequestID)
 	}
 	dst = append(dst, `,"timestamp":"`...)
 	dst = r.Timestamp.UTC().AppendFormat(dst, time.RFC3339Nano)

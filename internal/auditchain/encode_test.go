@@ -3,6 +3,7 @@ package auditchain
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -110,14 +111,18 @@ func TestAppendSealedRefusesLocalTime(t *testing.T) {
 }
 
 func FuzzAppendSealed(f *testing.F) {
-	f.Add("req-1", "curl/8", "/api/v1/chantiers/42", "203.0.113.77", `{"after":{"nom":"B"}}`, "prev", 1.25, int64(7))
-	f.Add("a\x00<", "\xff\u2028", "é", "2001:db8::1", `null`, "", 1e-9, int64(-1))
-	f.Add("", "", "", "::ffff:1.2.3.4", ` [1, "<"] `, "x", 3e21, int64(0))
-	f.Fuzz(func(t *testing.T, rid, ua, path, ip, changes, prev string, lat float64, seq int64) {
+	f.Add("req-1", "curl/8", "/api/v1/chantiers/42", "203.0.113.77", `{"after":{"nom":"B"}}`, "prev", 1.25, int64(7), "", "")
+	f.Add("a\x00<", "\xff\u2028", "é", "2001:db8::1", `null`, "", 1e-9, int64(-1), "batch-1", `{"cost": 3}`)
+	f.Add("", "", "", "::ffff:1.2.3.4", ` [1, "<"] `, "x", 3e21, int64(0), "\u2028", `null`)
+	f.Fuzz(func(t *testing.T, rid, ua, path, ip, changes, prev string, lat float64, seq int64, batch, gql string) {
 		r := sample(seq)
 		r.RequestID, r.UserAgent, r.Path, r.IPAddress, r.LatencyMS, r.ClientRequestID = rid, ua, path, ip, lat, ua
+		r.BatchRequestID = batch
 		if changes != "" {
 			r.Changes = json.RawMessage(changes)
+		}
+		if gql != "" && json.Valid([]byte(gql)) {
+			r.GraphQL = json.RawMessage(gql)
 		}
 		r.Normalize()
 		checkSame(t, r, prev)
@@ -150,4 +155,27 @@ func BenchmarkSeal(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestAppendSealedCoversEveryMember: with every member of Record set,
+// AppendSealed writes what Seal + json.Marshal write. A member added to
+// Record (and to the canonical form) without its hand-written encoding
+// fails here, not in production, where the upstream would refuse the
+// records' hashes.
+func TestAppendSealedCoversEveryMember(t *testing.T) {
+	r := sample(3)
+	v := reflect.ValueOf(&r).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		switch {
+		case !f.CanSet() || v.Type().Field(i).Name == "PrevHash" || v.Type().Field(i).Name == "Hash":
+		case f.Kind() == reflect.String && f.String() == "":
+			f.SetString("set-" + v.Type().Field(i).Name)
+		case f.Type() == reflect.TypeOf(json.RawMessage(nil)) && f.Len() == 0:
+			f.SetBytes([]byte(`{"member":"` + v.Type().Field(i).Name + `"}`))
+		}
+	}
+	r.IPAddress = "203.0.113.9"
+	r.Normalize()
+	checkSame(t, r, "prev")
 }

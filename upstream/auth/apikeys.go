@@ -210,7 +210,7 @@ func (s *Service) createKey(ctx context.Context, u User, req CreateKeyRequest) (
 	now := s.now()
 	expires := now.Add(time.Duration(req.ExpiresInDays) * 24 * time.Hour)
 	d := s.db
-	tx, err := d.BeginTx(ctx, nil)
+	tx, err := d.Begin(ctx)
 	if err != nil {
 		return Created{}, fmt.Errorf("create key: %w", err)
 	}
@@ -285,7 +285,7 @@ func (s *Service) ListAPIKeys(ctx context.Context, userID int64) ([]KeyInfo, err
 // Revoking a revoked key is a no-op.
 func (s *Service) RevokeAPIKey(ctx context.Context, id string) error {
 	d := s.db
-	tx, err := d.BeginTx(ctx, nil)
+	tx, err := d.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("revoke key %s: %w", id, err)
 	}
@@ -307,7 +307,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id string) error {
 	}
 	ev := events.New(events.APIKeyRevoked, now, events.ActorOf(httpx.IdentityOf(ctx)), events.Resource{Type: "api_keys", ID: id},
 		map[string]any{"id": id, "user_id": owner, "name": name, "revoked_at": now.UTC().Truncate(time.Microsecond)}).ForOwner(owner)
-	if err := events.Append(ctx, d, tx, ev); err != nil {
+	if err := events.Append(ctx, d, tx.Tx, ev); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -335,7 +335,7 @@ func (s *Service) RotateAPIKey(ctx context.Context, id string) (Created, error) 
 	now := s.now()
 	grace := now.Add(GracePeriod)
 	d := s.db
-	tx, err := d.BeginTx(ctx, nil)
+	tx, err := d.Begin(ctx)
 	if err != nil {
 		return Created{}, fmt.Errorf("rotate key %s: %w", id, err)
 	}
@@ -354,7 +354,7 @@ func (s *Service) RotateAPIKey(ctx context.Context, id string) (Created, error) 
 	ev := events.New(events.APIKeyRotated, now, events.ActorOf(httpx.IdentityOf(ctx)), events.Resource{Type: "api_keys", ID: id},
 		map[string]any{"id": id, "user_id": k.UserID, "name": k.Name, "expires_at": k.ExpiresAt,
 			"previous_secret_valid_until": grace.UTC().Truncate(time.Microsecond)}).ForOwner(k.UserID)
-	if err := events.Append(ctx, d, tx, ev); err != nil {
+	if err := events.Append(ctx, d, tx.Tx, ev); err != nil {
 		return Created{}, err
 	}
 	if err := tx.Commit(); err != nil {

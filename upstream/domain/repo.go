@@ -109,12 +109,12 @@ func (s *Service) insert(ctx context.Context, r *resource, v values) (*record, e
 	cols = append(cols, "created_at", "updated_at", "version")
 	args = append(args, now, now, 1)
 	q := `INSERT INTO ` + r.name + ` (` + strings.Join(cols, ", ") + `) VALUES (?` + strings.Repeat(", ?", len(cols)-1) + `)`
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("insert %s: %w", r.singular, err)
 	}
 	defer tx.Rollback()
-	id, err := s.db.InsertID(ctx, tx, q, args...)
+	id, err := s.db.InsertID(ctx, tx.Tx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("insert %s: %w", r.singular, fkError(r, err))
 	}
@@ -122,7 +122,7 @@ func (s *Service) insert(ctx context.Context, r *resource, v values) (*record, e
 	if err != nil {
 		return nil, fmt.Errorf("read back %s %d: %w", r.singular, id, err)
 	}
-	if err := s.emit(ctx, tx, r, opCreate, nil, rec); err != nil {
+	if err := s.emit(ctx, tx.Tx, r, opCreate, nil, rec); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -153,7 +153,7 @@ func (s *Service) update(ctx context.Context, r *resource, id int64, v values, m
 	// RETURNING (PostgreSQL, SQLite ≥ 3.35) reads back exactly the row this
 	// statement wrote, so the ETag sent matches the body sent.
 	q := `UPDATE ` + r.name + ` SET ` + strings.Join(set, ", ") + ` WHERE id = ?` + where + ` RETURNING ` + r.cols
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("update %s %d: %w", r.singular, id, err)
 	}
@@ -166,7 +166,7 @@ func (s *Service) update(ctx context.Context, r *resource, id int64, v values, m
 	if err != nil {
 		return nil, fmt.Errorf("update %s %d: %w", r.singular, id, fkError(r, err))
 	}
-	if err := s.emit(ctx, tx, r, opUpdate, before, rec); err != nil {
+	if err := s.emit(ctx, tx.Tx, r, opUpdate, before, rec); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -180,7 +180,7 @@ func (s *Service) update(ctx context.Context, r *resource, id int64, v values, m
 // last read).
 func (s *Service) remove(ctx context.Context, r *resource, id int64, match []int64, before *record) error {
 	where, wargs := versionClause(match)
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("delete %s %d: %w", r.singular, id, err)
 	}
@@ -198,7 +198,7 @@ func (s *Service) remove(ctx context.Context, r *resource, id int64, match []int
 		_ = tx.Rollback()
 		return s.missOrStale(ctx, r, id)
 	}
-	if err := s.emit(ctx, tx, r, opDelete, before, &record{id: id}); err != nil {
+	if err := s.emit(ctx, tx.Tx, r, opDelete, before, &record{id: id}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

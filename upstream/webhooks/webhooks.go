@@ -334,7 +334,7 @@ func (s *Service) create(ctx context.Context, userID int64, w Webhook) (Webhook,
 	}
 	evs, _ := json.Marshal(w.Events)
 	now := db.Micros(s.opt.Now())
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		return Webhook{}, err
 	}

@@ -39,6 +39,9 @@ type state struct {
 	// upstreamMethod says otherwise.
 	signer AssertionSigner
 	req    *http.Request
+	// replayOf is the request id of the response hub_idempotency replayed
+	// (SetIdempotentReplay), "" when the answer is the request's own.
+	replayOf string
 }
 
 // stateOf returns the request's state, creating it when create is true.

@@ -10,6 +10,7 @@ import (
 	_ "github.com/hubchantier/hubgate/modules/hubaudit"
 	_ "github.com/hubchantier/hubgate/modules/hubauth"
 	_ "github.com/hubchantier/hubgate/modules/hubbatch"
+	_ "github.com/hubchantier/hubgate/modules/hubidempotency"
 	_ "github.com/hubchantier/hubgate/modules/hubbody"
 	_ "github.com/hubchantier/hubgate/modules/hubbreaker"
 	_ "github.com/hubchantier/hubgate/modules/hubcache"

@@ -14,6 +14,7 @@ import (
 	_ "github.com/hubchantier/hubgate/modules/hubbody"
 	_ "github.com/hubchantier/hubgate/modules/hubbreaker"
 	_ "github.com/hubchantier/hubgate/modules/hubcache"
+	_ "github.com/hubchantier/hubgate/modules/hubcors"
 	_ "github.com/hubchantier/hubgate/modules/hubetag"
 	_ "github.com/hubchantier/hubgate/modules/hubfields"
 	_ "github.com/hubchantier/hubgate/modules/hubmetrics"

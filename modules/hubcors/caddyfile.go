@@ -29,7 +29,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 //	hub_cors {
 //	    origins         [<origin...>]        # scheme://host[:port]; none (default): no CORS at all
-//	    credentials                          # Access-Control-Allow-Credentials for the listed origins
+//	    credentials     [on|off]             # Access-Control-Allow-Credentials for the listed origins; default off
 //	    methods         <method...>          # a preflight may ask for; default GET HEAD POST PUT PATCH DELETE
 //	    headers         <header...>          # a preflight may ask for; default in docs/cors.md
 //	    expose          <header...>          # readable by scripts; default in docs/cors.md
@@ -52,10 +52,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "origins":
 			h.Origins = append(h.Origins, args...)
 		case "credentials":
-			if len(args) != 0 {
-				return d.ArgErr()
+			switch {
+			case len(args) == 0 || len(args) == 1 && args[0] == "on":
+				h.Credentials = true
+			case len(args) == 1 && args[0] == "off":
+				h.Credentials = false
+			default:
+				return d.Errf("hub_cors: credentials takes nothing, on or off")
 			}
-			h.Credentials = true
 		case "methods", "headers", "expose":
 			if len(args) == 0 {
 				return d.ArgErr()

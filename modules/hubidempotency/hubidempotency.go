@@ -82,6 +82,7 @@ type Handler struct {
 	methods  map[string]bool
 	store    hub.Store
 	v6Bits   int
+	fpKey    []byte
 	log      *zap.Logger
 	requests requestsMetric
 }
@@ -111,6 +112,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	app := appIface.(*hub.App)
 	h.store = app.Store()
 	h.v6Bits = app.IPv6PrefixBits()
+	h.fpKey = fingerprintKey(app.SharedSecret())
 	return nil
 }
 
@@ -207,7 +209,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			"the request body could not be read"))
 		return nil
 	}
-	fp := fingerprint(r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type"), body)
+	fp := fingerprint(h.fpKey, r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type"), body)
 	skey := storeKey(p, key)
 	mine := &entry{State: stateInFlight, FP: fp, RequestID: hub.EnsureRequestID(w, r)}
 

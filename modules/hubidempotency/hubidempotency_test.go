@@ -80,6 +80,7 @@ func newHandler(t *testing.T, h *Handler, s hub.Store) *Handler {
 	}
 	h.store = s
 	h.log = caddy.Log()
+	h.fpKey = fingerprintKey([]byte("test secret"))
 	return h
 }
 
@@ -268,7 +269,7 @@ func TestDeadHolderExpires(t *testing.T) {
 			h := newHandler(t, &Handler{}, s)
 			up := &upstream{}
 			c := call{body: `{}`, key: `"orphan"`, keyID: "key1"}
-			fp := fingerprint(http.MethodPost, "/api/v1/things", "", "application/json", []byte(`{}`))
+			fp := fingerprint(h.fpKey, http.MethodPost, "/api/v1/things", "", "application/json", []byte(`{}`))
 			p, _ := (&hub.Identity{Subject: "7", KeyID: "key1", Method: "api_key"}).Principal()
 			dead := &entry{State: stateInFlight, FP: fp, RequestID: "dead"}
 			if err := s.Set(context.Background(), storeKey(p, "orphan"), dead.encode(), time.Second); err != nil {

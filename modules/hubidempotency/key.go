@@ -1,6 +1,7 @@
 package hubidempotency
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -101,13 +102,16 @@ func keyOf(h http.Header, maxLen int) (key string, present bool, err error) {
 }
 
 // fingerprint identifies what a request asks, so that a key reused for
-// another request is told apart from a retry: SHA-256 over the method, the
-// path and the raw query as the client sent them, and the body's bytes,
-// each length-prefixed. Headers are not part of it (a retry may carry a new
-// X-Request-Id, date or tracing header); Content-Type is, because the same
-// bytes under another media type are another request.
-func fingerprint(method, path, rawQuery, contentType string, body []byte) string {
-	h := sha256.New()
+// another request is told apart from a retry: HMAC-SHA256 (keyed by
+// fingerprintKey) over the method, the path and the raw query as the
+// client sent them, the Content-Type and the body's bytes, each
+// length-prefixed. Other headers are not part of it (a retry may carry a
+// new X-Request-Id, date or tracing header); Content-Type is, because the
+// same bytes under another media type are another request. Keyed, because
+// the store keeps it next to the answer and a plain hash of a small body (a
+// password change) is reversed by guessing.
+func fingerprint(key []byte, method, path, rawQuery, contentType string, body []byte) string {
+	h := hmac.New(sha256.New, key)
 	for _, part := range []string{method, path, rawQuery, contentType} {
 		writePart(h, []byte(part))
 	}
@@ -120,4 +124,12 @@ func writePart(h hash.Hash, b []byte) {
 	binary.BigEndian.PutUint64(n[:], uint64(len(b)))
 	h.Write(n[:])
 	h.Write(b)
+}
+
+// fingerprintKey derives the fingerprint's HMAC key from the gateway
+// secret, which every gateway sharing a store has.
+func fingerprintKey(secret []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("hubgate idempotency fingerprint v1"))
+	return m.Sum(nil)
 }

@@ -30,22 +30,26 @@ func TestParseKey(t *testing.T) {
 }
 
 func TestFingerprintParts(t *testing.T) {
-	base := fingerprint("POST", "/a", "x=1", "application/json", []byte(`{}`))
+	k := []byte("k")
+	base := fingerprint(k, "POST", "/a", "x=1", "application/json", []byte(`{}`))
 	for name, other := range map[string]string{
-		"method": fingerprint("PATCH", "/a", "x=1", "application/json", []byte(`{}`)),
-		"path":   fingerprint("POST", "/b", "x=1", "application/json", []byte(`{}`)),
-		"query":  fingerprint("POST", "/a", "x=2", "application/json", []byte(`{}`)),
-		"type":   fingerprint("POST", "/a", "x=1", "text/plain", []byte(`{}`)),
-		"body":   fingerprint("POST", "/a", "x=1", "application/json", []byte(`{ }`)),
+		"method": fingerprint(k, "PATCH", "/a", "x=1", "application/json", []byte(`{}`)),
+		"path":   fingerprint(k, "POST", "/b", "x=1", "application/json", []byte(`{}`)),
+		"query":  fingerprint(k, "POST", "/a", "x=2", "application/json", []byte(`{}`)),
+		"type":   fingerprint(k, "POST", "/a", "x=1", "text/plain", []byte(`{}`)),
+		"body":   fingerprint(k, "POST", "/a", "x=1", "application/json", []byte(`{ }`)),
 		// Length prefixes: moving a byte from one part to the next differs.
-		"shift": fingerprint("POST", "/ax", "=1", "application/json", []byte(`{}`)),
+		"shift": fingerprint(k, "POST", "/ax", "=1", "application/json", []byte(`{}`)),
 	} {
 		if other == base {
 			t.Errorf("%s: same fingerprint", name)
 		}
 	}
-	if fingerprint("POST", "/a", "x=1", "application/json", []byte(`{}`)) != base {
+	if fingerprint(k, "POST", "/a", "x=1", "application/json", []byte(`{}`)) != base {
 		t.Error("fingerprint is not deterministic")
+	}
+	if fingerprint([]byte("other"), "POST", "/a", "x=1", "application/json", []byte(`{}`)) == base {
+		t.Error("fingerprint is not keyed")
 	}
 }
 

@@ -185,6 +185,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		return next.ServeHTTP(w, r)
 	}
+	if b := hub.BatchOf(r); b != nil && b.Tx != "" {
+		// An atomic batch's operation answers before the batch commits or
+		// rolls back: its answer is not final, so it cannot be kept.
+		h.requests.inc(resultInvalid)
+		hub.WriteProblem(w, r, problem.New(http.StatusBadRequest, "idempotency-key-invalid", "Invalid Idempotency-Key",
+			"an operation of an atomic batch cannot carry an Idempotency-Key (its answer is final only when the batch commits); put the key on the batch call"))
+		return nil
+	}
 	if matchAny(h.NoStore, r) {
 		h.requests.inc(resultNoStore)
 		return next.ServeHTTP(w, r)

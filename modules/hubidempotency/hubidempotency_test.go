@@ -113,6 +113,7 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 type call struct {
 	method, path, body, key string
 	keyID                   string // "" = anonymous
+	atomicTx                string // an operation of an atomic batch
 }
 
 type result struct {
@@ -135,6 +136,9 @@ func (c call) do(t *testing.T, h *Handler, next caddyhttp.Handler) result {
 	raw.Header.Set("Content-Type", "application/json")
 	if c.key != "" {
 		raw.Header.Set(HeaderName, c.key)
+	}
+	if c.atomicTx != "" {
+		raw = raw.WithContext(hub.WithBatch(raw.Context(), &hub.BatchLink{RequestID: "batch", Tx: c.atomicTx}))
 	}
 	r := caddyhttp.PrepareRequest(raw, caddy.NewReplacer(), w, nil)
 	if c.keyID != "" {
@@ -397,5 +401,16 @@ func TestStoreDown(t *testing.T) {
 	}
 	if res = c.do(t, newHandler(t, &Handler{FailOpen: true}, unreachable{}), up); res.code != 201 {
 		t.Fatalf("fail_open: %d", res.code)
+	}
+}
+
+// An operation of an atomic batch answers before the commit: its key is
+// refused rather than its answer kept; a non-atomic operation's is kept.
+func TestAtomicBatchOperation(t *testing.T) {
+	h := newHandler(t, &Handler{}, stores(t)["memory"](t))
+	up := &upstream{}
+	res := call{body: `{}`, key: `"op"`, keyID: "key1", atomicTx: "tx1"}.do(t, h, up)
+	if res.code != 400 || problemType(t, res) != "idempotency-key-invalid" || up.calls.Load() != 0 {
+		t.Fatalf("atomic operation: %d %s", res.code, res.body)
 	}
 }

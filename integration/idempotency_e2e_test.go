@@ -145,6 +145,17 @@ func TestIdempotencyE2E(t *testing.T) {
 				t.Fatalf("batch operations: %v %s / %v %s", b1[0].Headers, b1[0].Body, b2[0].Headers, b2[0].Body)
 			}
 
+			// An atomic batch's operation cannot carry a key (its answer is
+			// not final before the commit): 400 for it, the batch rolled back.
+			atomicOps := []op{{"method": "POST", "path": "/chantiers", "body": map[string]any{"nom": "Idem E"}},
+				{"method": "POST", "path": "/chantiers", "body": map[string]any{"nom": "Idem E"},
+					"headers": map[string]string{"Idempotency-Key": `"atomic-op"`}}}
+			_, ab := s.batch("/api/v1", auth, map[string]any{"operations": atomicOps, "atomic": true})
+			wantStatuses(t, "atomic batch with a keyed operation", ab, 424, 400)
+			if s.countNamed(auth, "Idem E") != 0 {
+				t.Fatal("the atomic batch was not rolled back")
+			}
+
 			// A new API key's answer is never kept: each call mints its own.
 			jwt := with(admin, "Idempotency-Key", `"mint"`)
 			k1 := s.gwDo("POST", "/api/auth/api-keys", map[string]any{"name": "idem", "scopes": []string{"read"}}, jwt...)

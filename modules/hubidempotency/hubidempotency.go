@@ -217,7 +217,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			"the request body could not be read"))
 		return nil
 	}
-	fp := fingerprint(h.fpKey, r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type"), body)
+	fp := fingerprint(h.fpKey, r.Method, r.URL.Path, r.URL.RawQuery, r.Header, body)
 	skey := storeKey(p, key)
 	mine := &entry{State: stateInFlight, FP: fp, RequestID: hub.EnsureRequestID(w, r)}
 
@@ -282,9 +282,19 @@ func (h *Handler) readBody(r *http.Request) ([]byte, error) {
 // releases the key.
 func (h *Handler) first(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, skey string, mine *entry) error {
 	rec := newRecorder(w, h.MaxSize)
-	err := next.ServeHTTP(rec, r)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
 	defer cancel()
+	defer func() {
+		// reverse_proxy panics with http.ErrAbortHandler when the
+		// upstream's body breaks: no complete answer, the key is released
+		// now rather than after lock_ttl, and the panic goes on.
+		if v := recover(); v != nil {
+			h.requests.inc(resultNotStored)
+			_ = h.store.Delete(ctx, skey)
+			panic(v)
+		}
+	}()
+	err := next.ServeHTTP(rec, r)
 	status := hub.StatusFor(rec.status, err)
 	if err == nil && rec.status != 0 && replayable(status) && !rec.overflow && !rec.cookie {
 		done := &entry{State: stateDone, FP: mine.FP, RequestID: mine.RequestID, Status: status, Header: rec.header, Body: rec.body}

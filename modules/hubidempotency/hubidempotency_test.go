@@ -273,7 +273,7 @@ func TestDeadHolderExpires(t *testing.T) {
 			h := newHandler(t, &Handler{}, s)
 			up := &upstream{}
 			c := call{body: `{}`, key: `"orphan"`, keyID: "key1"}
-			fp := fingerprint(h.fpKey, http.MethodPost, "/api/v1/things", "", "application/json", []byte(`{}`))
+			fp := fingerprint(h.fpKey, http.MethodPost, "/api/v1/things", "", http.Header{"Content-Type": {"application/json"}}, []byte(`{}`))
 			p, _ := (&hub.Identity{Subject: "7", KeyID: "key1", Method: "api_key"}).Principal()
 			dead := &entry{State: stateInFlight, FP: fp, RequestID: "dead"}
 			if err := s.Set(context.Background(), storeKey(p, "orphan"), dead.encode(), time.Second); err != nil {
@@ -412,5 +412,23 @@ func TestAtomicBatchOperation(t *testing.T) {
 	res := call{body: `{}`, key: `"op"`, keyID: "key1", atomicTx: "tx1"}.do(t, h, up)
 	if res.code != 400 || problemType(t, res) != "idempotency-key-invalid" || up.calls.Load() != 0 {
 		t.Fatalf("atomic operation: %d %s", res.code, res.body)
+	}
+}
+
+// A request whose handler panics (reverse_proxy's ErrAbortHandler on a
+// broken upstream body) releases its key at once: the retry runs.
+func TestPanicReleasesKey(t *testing.T) {
+	h := newHandler(t, &Handler{}, stores(t)["memory"](t))
+	c := call{body: `{}`, key: `"boom"`, keyID: "key1"}
+	func() {
+		defer func() {
+			if v := recover(); v != http.ErrAbortHandler {
+				t.Fatalf("recovered %v", v)
+			}
+		}()
+		c.do(t, h, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { panic(http.ErrAbortHandler) }))
+	}()
+	if res := c.do(t, h, &upstream{}); res.code != 201 {
+		t.Fatalf("retry after a panic: %d %s", res.code, res.body)
 	}
 }

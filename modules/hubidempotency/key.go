@@ -101,19 +101,27 @@ func keyOf(h http.Header, maxLen int) (key string, present bool, err error) {
 	return k, true, err
 }
 
+// fingerprintHeaders are the request headers that change what a request
+// asks, beyond its method, target and body: the media type of the body and
+// the preconditions (a PATCH with If-Match "v2" is not a retry of the one
+// with If-Match "v1" that got 412).
+var fingerprintHeaders = []string{"Content-Type", "If-Match", "If-None-Match", "If-Unmodified-Since"}
+
 // fingerprint identifies what a request asks, so that a key reused for
 // another request is told apart from a retry: HMAC-SHA256 (keyed by
 // fingerprintKey) over the method, the path and the raw query as the
-// client sent them, the Content-Type and the body's bytes, each
+// client sent them, the fingerprintHeaders and the body's bytes, each
 // length-prefixed. Other headers are not part of it (a retry may carry a
-// new X-Request-Id, date or tracing header); Content-Type is, because the
-// same bytes under another media type are another request. Keyed, because
-// the store keeps it next to the answer and a plain hash of a small body (a
-// password change) is reversed by guessing.
-func fingerprint(key []byte, method, path, rawQuery, contentType string, body []byte) string {
+// new X-Request-Id, date or tracing header). Keyed, because the store
+// keeps it next to the answer and a plain hash of a small body (a password
+// change) is reversed by guessing.
+func fingerprint(key []byte, method, path, rawQuery string, hdr http.Header, body []byte) string {
 	h := hmac.New(sha256.New, key)
-	for _, part := range []string{method, path, rawQuery, contentType} {
+	for _, part := range []string{method, path, rawQuery} {
 		writePart(h, []byte(part))
+	}
+	for _, name := range fingerprintHeaders {
+		writePart(h, []byte(strings.Join(hdr.Values(name), "\n")))
 	}
 	writePart(h, body)
 	return hex.EncodeToString(h.Sum(nil))

@@ -1,6 +1,7 @@
 package hubidempotency
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -31,25 +32,32 @@ func TestParseKey(t *testing.T) {
 
 func TestFingerprintParts(t *testing.T) {
 	k := []byte("k")
-	base := fingerprint(k, "POST", "/a", "x=1", "application/json", []byte(`{}`))
+	ct := func(kv ...string) http.Header {
+		h := http.Header{"Content-Type": {"application/json"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
+	}
+	base := fingerprint(k, "POST", "/a", "x=1", ct(), []byte(`{}`))
 	for name, other := range map[string]string{
-		"method": fingerprint(k, "PATCH", "/a", "x=1", "application/json", []byte(`{}`)),
-		"path":   fingerprint(k, "POST", "/b", "x=1", "application/json", []byte(`{}`)),
-		"query":  fingerprint(k, "POST", "/a", "x=2", "application/json", []byte(`{}`)),
-		"type":   fingerprint(k, "POST", "/a", "x=1", "text/plain", []byte(`{}`)),
-		"body":   fingerprint(k, "POST", "/a", "x=1", "application/json", []byte(`{ }`)),
+		"method":   fingerprint(k, "PATCH", "/a", "x=1", ct(), []byte(`{}`)),
+		"path":     fingerprint(k, "POST", "/b", "x=1", ct(), []byte(`{}`)),
+		"query":    fingerprint(k, "POST", "/a", "x=2", ct(), []byte(`{}`)),
+		"type":     fingerprint(k, "POST", "/a", "x=1", http.Header{"Content-Type": {"text/plain"}}, []byte(`{}`)),
+		"if-match": fingerprint(k, "POST", "/a", "x=1", ct("If-Match", `"v2"`), []byte(`{}`)),
+		"body":     fingerprint(k, "POST", "/a", "x=1", ct(), []byte(`{ }`)),
 		// Length prefixes: moving a byte from one part to the next differs.
-		"shift": fingerprint(k, "POST", "/ax", "=1", "application/json", []byte(`{}`)),
+		"shift": fingerprint(k, "POST", "/ax", "=1", ct(), []byte(`{}`)),
+		"key":   fingerprint([]byte("other"), "POST", "/a", "x=1", ct(), []byte(`{}`)),
 	} {
 		if other == base {
 			t.Errorf("%s: same fingerprint", name)
 		}
 	}
-	if fingerprint(k, "POST", "/a", "x=1", "application/json", []byte(`{}`)) != base {
-		t.Error("fingerprint is not deterministic")
-	}
-	if fingerprint([]byte("other"), "POST", "/a", "x=1", "application/json", []byte(`{}`)) == base {
-		t.Error("fingerprint is not keyed")
+	same := ct("X-Request-Id", "retry-2", "Traceparent", "00-abc")
+	if fingerprint(k, "POST", "/a", "x=1", same, []byte(`{}`)) != base {
+		t.Error("a retry's own headers changed the fingerprint")
 	}
 }
 

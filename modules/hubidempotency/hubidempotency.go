@@ -197,8 +197,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.requests.inc(resultNoStore)
 		return next.ServeHTTP(w, r)
 	}
-	p, ok := hub.IdentityOf(r).Principal()
-	if !ok {
+	p := hub.PrincipalOf(r, h.v6Bits)
+	if p.Kind == hub.PrincipalIP {
 		// Anonymous callers share a client network: a key is no one's own
 		// there, so it is not honoured (docs/idempotency.md).
 		h.requests.inc(resultAnonymous)

@@ -193,6 +193,21 @@ func TestReadmeTour(t *testing.T) {
 		t.Fatalf("GraphiQL: %d %s", r.status, r.header.Get("Content-Type"))
 	}
 
+	// Idempotency-Key: the retry is the first answer; another body is 422.
+	lotB := json.RawMessage(`{"nom":"Lot B"}`)
+	idem := with(xkey, "Idempotency-Key", `"tour-lot-b"`, "Content-Type", "application/json")
+	r1 := s.do("POST", s.gw.URL+"/api/v1/chantiers", lotB, idem...)
+	r2 := s.do("POST", s.gw.URL+"/api/v1/chantiers", lotB, idem...)
+	if r1.status != 201 || r2.status != 201 || r1.header.Get("Idempotent-Replayed") != "" ||
+		r2.header.Get("Idempotent-Replayed") != "true" || string(r1.body) != string(r2.body) {
+		t.Fatalf("idempotency: %d %q / %d %q", r1.status, r1.header.Get("Idempotent-Replayed"), r2.status, r2.header.Get("Idempotent-Replayed"))
+	}
+	wantProblem(t, "idempotency key reused", s.do("POST", s.gw.URL+"/api/v1/chantiers", json.RawMessage(`{"nom":"Lot C"}`), idem...),
+		422, "idempotency-key-reused")
+	// CORS: no origin listed by default, the preflight is refused at the gateway.
+	wantProblem(t, "preflight", s.gwDo("OPTIONS", "/api/v1/chantiers", nil, "Origin", "http://localhost:5173",
+		"Access-Control-Request-Method", "GET"), 403, "cors-preflight-refused")
+
 	// OAuth2 metadata (RFC 8414).
 	m = want("oauth metadata", s.gwDo("GET", "/.well-known/oauth-authorization-server", nil), 200)
 	if ms, _ := m["code_challenge_methods_supported"].([]any); len(ms) != 1 || ms[0] != "S256" || m["token_endpoint"] == nil {

@@ -127,6 +127,10 @@ func (r *Record) appendHead(dst []byte) []byte {
 		dst = append(dst, `,"batch_request_id":`...)
 		dst = jsonenc.AppendString(dst, r.BatchRequestID)
 	}
+	if r.IdempotentReplayOf != "" {
+		dst = append(dst, `,"idempotent_replay_of":`...)
+		dst = jsonenc.AppendString(dst, r.IdempotentReplayOf)
+	}
 	dst = append(dst, `,"timestamp":"`...)
 	dst = r.Timestamp.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","user_id":`...)

@@ -39,6 +39,11 @@ type Record struct {
 	// the request_id of the batch call, whose own record this one is
 	// linked to; "" for every other request.
 	BatchRequestID string `json:"batch_request_id,omitempty"`
+	// IdempotentReplayOf is, when the gateway answered with the stored
+	// response of an earlier request with the same Idempotency-Key
+	// (hub_idempotency), that earlier request's request_id; "" for every
+	// answer the request itself produced.
+	IdempotentReplayOf string `json:"idempotent_replay_of,omitempty"`
 	// Timestamp is when the request arrived, UTC, microsecond precision.
 	Timestamp time.Time `json:"timestamp"`
 	// UserID is the authenticated user's id, "" when anonymous.
@@ -118,6 +123,7 @@ type canonical struct {
 	RequestID       string          `json:"request_id"`
 	ClientRequestID string          `json:"client_request_id,omitempty"`
 	BatchRequestID  string          `json:"batch_request_id,omitempty"`
+	ReplayOf        string          `json:"idempotent_replay_of,omitempty"`
 	Timestamp       string          `json:"timestamp"`
 	UserID          string          `json:"user_id"`
 	APIKeyID        string          `json:"api_key_id"`
@@ -148,9 +154,9 @@ type canonical struct {
 func (r *Record) Canonical() ([]byte, error) {
 	c := canonical{
 		EventID: r.EventID, GatewayID: r.GatewayID, Seq: r.Seq, RequestID: r.RequestID, ClientRequestID: r.ClientRequestID,
-		BatchRequestID: r.BatchRequestID,
-		Timestamp:      r.Timestamp.UTC().Format(time.RFC3339Nano),
-		UserID:         r.UserID, APIKeyID: r.APIKeyID, OAuthClientID: r.OAuthClientID, AuthMethod: r.AuthMethod,
+		BatchRequestID: r.BatchRequestID, ReplayOf: r.IdempotentReplayOf,
+		Timestamp: r.Timestamp.UTC().Format(time.RFC3339Nano),
+		UserID:    r.UserID, APIKeyID: r.APIKeyID, OAuthClientID: r.OAuthClientID, AuthMethod: r.AuthMethod,
 		AttemptedUserID: r.AttemptedUserID, Action: r.Action, ResourceType: r.ResourceType, ResourceID: r.ResourceID,
 		HTTPMethod: r.HTTPMethod, Endpoint: r.Endpoint, Path: r.Path,
 		StatusCode: r.StatusCode, LatencyMS: r.LatencyMS, IPPrefix: AnonymizeIP(r.IPAddress),

@@ -42,6 +42,9 @@ type state struct {
 	// cost and graphql are set by hub_graphql (state_cost.go).
 	cost    int64
 	graphql *GraphQLOperation
+	// replayOf is the request id of the response hub_idempotency replayed
+	// (SetIdempotentReplay), "" when the answer is the request's own.
+	replayOf string
 }
 
 // stateOf returns the request's state, creating it when create is true.

@@ -133,3 +133,21 @@ func TestTrackStatusOnce(t *testing.T) {
 		t.Fatal("no recorder outside Caddy")
 	}
 }
+
+// TestIdempotentReplay: the replay mark is shared by the request's copies
+// and absent outside Caddy.
+func TestIdempotentReplay(t *testing.T) {
+	r, _ := caddyRequest(http.MethodPost, "/api/v1/things")
+	if IdempotentReplayOf(r) != "" {
+		t.Fatal("a fresh request is a replay")
+	}
+	SetIdempotentReplay(r.WithContext(r.Context()), "rid-1")
+	if IdempotentReplayOf(r) != "rid-1" {
+		t.Fatalf("replay of %q", IdempotentReplayOf(r))
+	}
+	plain := httptest.NewRequest(http.MethodPost, "/", nil)
+	SetIdempotentReplay(plain, "x")
+	if IdempotentReplayOf(plain) != "" {
+		t.Fatal("state outside Caddy")
+	}
+}

@@ -125,6 +125,8 @@ func (aw *auditWriter) record(status int) {
 	if id := hub.IdentityOf(r); id != nil {
 		rec.UserID, rec.APIKeyID, rec.OAuthClientID, rec.AuthMethod = id.Subject, id.KeyID, id.ClientID, id.Method
 	}
+	// A stored answer replayed by hub_idempotency (docs/idempotency.md).
+	rec.IdempotentReplayOf = hub.IdempotentReplayOf(r)
 	hdr := aw.Header()
 	loc := ""
 	if status == http.StatusCreated {

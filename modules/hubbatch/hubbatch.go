@@ -50,13 +50,13 @@ const (
 // the conditional and content-negotiation headers a single request would
 // send. Credentials and X-Hub-* are never among them: an operation runs
 // as the batch's caller.
-var DefaultHeaders = []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "Content-Type", "Accept", "Accept-Language", "Prefer"}
+var DefaultHeaders = []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "Content-Type", "Accept", "Accept-Language", "Prefer", "Idempotency-Key"}
 
 // resultHeaders are the response headers copied into an operation's
 // result: those a client acts on. Hop-by-hop and framing headers are not.
 var resultHeaders = []string{"Content-Type", "ETag", "Last-Modified", "Location", "Retry-After", "Allow",
 	"RateLimit", "RateLimit-Policy", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
-	"X-Request-Id", "Cache-Status", "Deprecation", "Sunset", "Link", "WWW-Authenticate", "Vary", "Cache-Control"}
+	"X-Request-Id", "Cache-Status", "Deprecation", "Sunset", "Link", "WWW-Authenticate", "Vary", "Cache-Control", "Idempotent-Replayed"}
 
 // Handler answers batch calls.
 type Handler struct {

@@ -42,7 +42,7 @@ func New(d *db.DB, cursorKey []byte) *Store {
 
 // columns of audit_logs in Record order (id excluded), then the members
 // added later.
-const columns = `event_id, gateway_id, seq, request_id, ts, user_id, api_key_id, oauth_client_id, auth_method, action, resource_type, resource_id, http_method, endpoint, path, status_code, latency_ms, ip_address, user_agent, request_body_hash, changes, prev_hash, hash, client_request_id, attempted_user_id, batch_request_id, graphql`
+const columns = `event_id, gateway_id, seq, request_id, ts, user_id, api_key_id, oauth_client_id, auth_method, action, resource_type, resource_id, http_method, endpoint, path, status_code, latency_ms, ip_address, user_agent, request_body_hash, changes, prev_hash, hash, client_request_id, attempted_user_id, batch_request_id, graphql, idempotent_replay_of`
 
 // numColumns counts columns, so a new column cannot leave the INSERT's
 // placeholders behind (two branches adding one each once did).
@@ -63,7 +63,7 @@ func args(r *auditchain.Record, receivedAt int64) []any {
 	return []any{r.EventID, r.GatewayID, r.Seq, r.RequestID, db.Micros(r.Timestamp), r.UserID, r.APIKeyID,
 		r.OAuthClientID, r.AuthMethod, r.Action, r.ResourceType, r.ResourceID, r.HTTPMethod, r.Endpoint,
 		r.Path, r.StatusCode, r.LatencyMS, r.IPAddress, r.UserAgent, r.RequestBodyHash, changes,
-		r.PrevHash, r.Hash, r.ClientRequestID, r.AttemptedUserID, r.BatchRequestID, gql, receivedAt}
+		r.PrevHash, r.Hash, r.ClientRequestID, r.AttemptedUserID, r.BatchRequestID, gql, r.IdempotentReplayOf, receivedAt}
 }
 
 // Insert stores records, ignoring those whose event id is already stored
@@ -110,7 +110,7 @@ func scanRecord(sc interface{ Scan(...any) error }, extra ...any) (auditchain.Re
 	dest := append([]any{&r.EventID, &r.GatewayID, &r.Seq, &r.RequestID, &ts, &r.UserID, &r.APIKeyID,
 		&r.OAuthClientID, &r.AuthMethod, &r.Action, &r.ResourceType, &r.ResourceID, &r.HTTPMethod, &r.Endpoint,
 		&r.Path, &r.StatusCode, &r.LatencyMS, &r.IPAddress, &r.UserAgent, &r.RequestBodyHash, &changes,
-		&r.PrevHash, &r.Hash, &r.ClientRequestID, &r.AttemptedUserID, &r.BatchRequestID, &gql}, extra...)
+		&r.PrevHash, &r.Hash, &r.ClientRequestID, &r.AttemptedUserID, &r.BatchRequestID, &gql, &r.IdempotentReplayOf}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return r, err
 	}

@@ -4,6 +4,7 @@
 #   make reload  apply an edited Caddyfile to the gateway make run started
 #   make test    go test -race ./... (unit, integration, end-to-end on real binaries)
 #   make bench   loopback load: direct upstream vs bare Caddy vs hubgate
+#   make sdk     regenerate sdk/ (TypeScript + Go clients) from the served OpenAPI documents
 
 GO      ?= go
 BIN     := $(CURDIR)/bin
@@ -68,3 +69,13 @@ console-assets:
 		$(SWAGGER_UI)/swagger-ui.css $(SWAGGER_UI)/LICENSE $(SWAGGER_UI)/NOTICE \
 		upstream/console/static/vendor/swagger-ui/
 	rm -rf upstream/console/web/node_modules
+
+# Typed clients (docs/sdk.md): sdkgen starts the built binaries on loopback,
+# saves /api/openapi.json and /api/v2/openapi.json into sdk/openapi and
+# regenerates sdk/go/hubclient/types_gen.go; openapi-typescript (npm ci from
+# sdk/typescript/package-lock.json) then writes sdk/typescript/src/v*.ts and
+# tsc type-checks the package. Commit the results: tests fail on drift.
+.PHONY: sdk
+sdk: build
+	HUB_BIN_DIR=$(BIN) $(GO) run ./sdk/cmd/sdkgen
+	cd sdk/typescript && npm ci --no-audit --no-fund && npm run --silent generate && npm run --silent typecheck

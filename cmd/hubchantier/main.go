@@ -16,6 +16,7 @@
 //	hubchantier audit verify [--json] [--allow-unanchored] [--expect GATEWAY_ID:SEQ]...
 //	hubchantier audit body-hash [--file F]
 //	hubchantier audit retention [--keep-days D] [--anonymize-days D]
+//	hubchantier openapi
 //
 // Environment: HUB_DB (default data/hub.db; a postgres:// URL selects
 // PostgreSQL), HUB_ADDR (default 127.0.0.1:9000), HUB_GATEWAY_SECRET
@@ -69,6 +70,7 @@ commands:
                              delete old audit records, anonymize old client IPs
   webhook listen [--addr 127.0.0.1:8765] [--secret whsec_…] [--count N]
                              receive webhook deliveries locally and verify each (docs/webhooks.md)
+  openapi                    print the v1 OpenAPI document (GET /api/openapi.json) (docs/sdk.md)
 
 environment: HUB_DB (default data/hub.db, or postgres://…), HUB_ADDR (default
 127.0.0.1:9000), HUB_GATEWAY_SECRET, HUB_JWT_ISSUER, HUB_JWT_AUDIENCE,
@@ -138,6 +140,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return nil
 	case "serve":
 		return c.serve(ctx, rest)
+	case "openapi":
+		return c.openapiCmd(ctx, rest)
 	case "migrate":
 		return c.migrate(ctx, rest)
 	case "seed":

@@ -35,6 +35,11 @@ type engine struct {
 
 	flightMu sync.Mutex
 	flights  map[string]*flight
+	// landed is when each key's last fill stored its entry (the entry's
+	// stored time), so a request that read the stale entry just before a
+	// background refresh landed does not start another (joinRefresh).
+	// Bounded: cleared when it reaches maxLanded keys.
+	landed map[string]time.Time
 
 	sweepOnce sync.Once
 	sweeper   *hub.Sweeper
@@ -300,10 +305,32 @@ func (g *engine) join(key string) (*flight, bool) {
 	return f, true
 }
 
+// maxLanded bounds engine.landed.
+const maxLanded = 10000
+
+// joinRefresh is join for a background refresh of a stale entry stored at
+// staleStored: no leader when a fill for key landed a newer entry since
+// (the caller read the stale one just before it landed).
+func (g *engine) joinRefresh(key string, staleStored time.Time) (*flight, bool) {
+	g.flightMu.Lock()
+	t, ok := g.landed[key]
+	g.flightMu.Unlock()
+	if ok && t.After(staleStored) {
+		return nil, false
+	}
+	return g.join(key)
+}
+
 // land ends a fill and wakes its waiters.
 func (g *engine) land(key string, f *flight, e *entry, storedKey string) {
 	g.flightMu.Lock()
 	delete(g.flights, key)
+	if e != nil && storedKey != "" {
+		if g.landed == nil || len(g.landed) >= maxLanded {
+			g.landed = make(map[string]time.Time)
+		}
+		g.landed[key] = e.stored
+	}
 	g.flightMu.Unlock()
 	f.e, f.key = e, storedKey
 	close(f.done)

@@ -57,7 +57,7 @@ const refreshTimeout = 30 * time.Second
 // this instance (a fill already under way for the key is enough),
 // conditional when the entry has a validator.
 func (h *Handler) refreshInBackground(r *http.Request, next caddyhttp.Handler, rt *Route, pk requestKey, gens map[string]string, e *entry) {
-	f, leader := h.g.join(pk.hash)
+	f, leader := h.g.joinRefresh(pk.hash, e.stored)
 	if !leader {
 		return
 	}

@@ -41,6 +41,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	connKeys, connOpts, jobOpts, err := c.connectorsConfig()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(c.stderr, nil))
@@ -78,6 +82,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Events:        evOpts,
 		Webhooks:      hookOpts,
 		Dispatch:      true,
+		ConnectorKeys: connKeys,
+		Connectors:    connOpts,
+		Jobs:          jobOpts,
+		Schedule:      true,
 	}, d)
 	if err != nil {
 		return err

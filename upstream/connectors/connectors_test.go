@@ -10,13 +10,12 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	slackstandin "github.com/hubchantier/hubgate/integration/standins/slack"
 	"github.com/hubchantier/hubgate/internal/assertion"
 	"github.com/hubchantier/hubgate/internal/auditchain"
-	slackstandin "github.com/hubchantier/hubgate/integration/standins/slack"
 	"github.com/hubchantier/hubgate/upstream/connectors"
 	"github.com/hubchantier/hubgate/upstream/connectors/slack"
 	"github.com/hubchantier/hubgate/upstream/db"
@@ -423,5 +422,3 @@ func TestKeyRotationReencrypts(t *testing.T) {
 		}
 	}
 }
-
-var _ sync.Locker = (*sync.Mutex)(nil)

@@ -111,7 +111,9 @@ func TestDefaultCaddyfileCarriesHubChantierVocabulary(t *testing.T) {
 		`"no_body_hash":[{"path":"/api/auth/login"},{"path":"/oauth/*"},{"path":"/internal/*"},` +
 			`{"methods":["POST"],"path":"/api/v1/users"},{"methods":["PUT","PATCH"],"path":"/api/v1/users/{id}"},` +
 			`{"methods":["POST"],"path":"/api/v2/users"},{"methods":["PUT","PATCH"],"path":"/api/v2/users/{id}"},` +
-			`{"methods":["POST"],"path":"/console/login"}]`,
+			`{"methods":["POST"],"path":"/console/login"},` +
+			`{"methods":["POST"],"path":"/api/v1/admin/connectors"},{"methods":["PATCH"],"path":"/api/v1/admin/connectors/{id}"},` +
+			`{"methods":["POST"],"path":"/api/v1/connectors/{id}/inbound"}]`,
 		`{"path":"/api/v1/stats","ttl":60000000000}`,
 		`{"path":"/api/v1/planning","ttl":120000000000}`,
 		`"related":[{"invalidate":["/api/v1/stats","/api/v1/planning"],"path":"/api/v1/*"}]`,

@@ -71,6 +71,7 @@ commands:
   webhook listen [--addr 127.0.0.1:8765] [--secret whsec_…] [--count N]
                              receive webhook deliveries locally and verify each (docs/webhooks.md)
   openapi                    print the v1 OpenAPI document (GET /api/openapi.json) (docs/sdk.md)
+  connectors reencrypt       seal connector configs again under the first key of HUB_CONNECTOR_KEYS
 
 environment: HUB_DB (default data/hub.db, or postgres://…), HUB_ADDR (default
 127.0.0.1:9000), HUB_GATEWAY_SECRET, HUB_JWT_ISSUER, HUB_JWT_AUDIENCE,
@@ -194,6 +195,11 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			return usagef("unknown command %q: webhook listen", "webhook "+s)
 		}
 		return c.webhookListen(ctx, r)
+	case "connectors":
+		if len(rest) == 0 || rest[0] != "reencrypt" {
+			return usagef("unknown command: connectors reencrypt")
+		}
+		return c.connectorsCmd(ctx, rest)
 	case "signing-key":
 		s, r, err := sub()
 		if err != nil {

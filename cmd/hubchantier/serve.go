@@ -42,6 +42,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	connKeys, connOpts, jobOpts, err := c.connectorsConfig()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(c.stderr, nil))
@@ -81,6 +85,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Dispatch:      true,
 		// GraphQL introspection and GraphiQL (docs/graphql.md).
 		GraphQLIntrospection: introspection,
+		ConnectorKeys:        connKeys,
+		Connectors:           connOpts,
+		Jobs:                 jobOpts,
+		Schedule:             true,
 	}, d)
 	if err != nil {
 		return err

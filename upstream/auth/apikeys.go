@@ -28,6 +28,12 @@ const (
 	GracePeriod = 7 * 24 * time.Hour
 	// ExpiringSoon is how close to expiry a key is reported "expiring_soon".
 	ExpiringSoon = 7 * 24 * time.Hour
+	// DefaultRotationDays is the automatic rotation period of a key
+	// created with auto_rotate and no rotation_interval_days.
+	DefaultRotationDays = 90
+	// ExpiringNotice is how long before its expiry a key's owner is told
+	// by an api_key.expiring event.
+	ExpiringNotice = 14 * 24 * time.Hour
 )
 
 // Key statuses.
@@ -53,6 +59,12 @@ type CreateKeyRequest struct {
 	IPWhitelist []string `json:"ip_whitelist,omitempty"`
 	// RateLimit is a per-key limit such as "100/hour"; "" for none.
 	RateLimit string `json:"rate_limit,omitempty"`
+	// AutoRotate lets the daily job rotate the key every
+	// RotationIntervalDays (docs/auth.md, "Scheduled rotation").
+	AutoRotate bool `json:"auto_rotate,omitempty"`
+	// RotationIntervalDays is the automatic rotation period, 1 to 365;
+	// 0 means DefaultRotationDays.
+	RotationIntervalDays int `json:"rotation_interval_days,omitempty"`
 }
 
 // KeyInfo is the public view of an API key: never a secret or a hash.
@@ -80,6 +92,14 @@ type KeyInfo struct {
 	// Status is active, revoked, expired or expiring_soon (active, and
 	// expiring within seven days).
 	Status string `json:"status"`
+	// AutoRotate, RotationIntervalDays and LastRotatedAt describe the
+	// scheduled rotation (docs/auth.md).
+	AutoRotate           bool       `json:"auto_rotate"`
+	RotationIntervalDays int        `json:"rotation_interval_days"`
+	LastRotatedAt        *time.Time `json:"last_rotated_at"`
+	// RotatedKeyPending: an automatic rotation minted a key that its owner
+	// has not claimed yet (POST /api/auth/api-keys/{id}/claim).
+	RotatedKeyPending bool `json:"rotated_key_pending"`
 }
 
 // Created is a key as returned on creation or rotation: the only time the
@@ -96,17 +116,21 @@ type keyRow struct {
 	secretHash string
 	graceHash  string
 	version    int
+	rotatedEnc string
 }
 
-const keyCols = `id, user_id, name, description, scopes, secret_hash, grace_hash, grace_until, ip_whitelist, rate_limit, expires_at, revoked_at, last_used_at, created_at, version`
+const keyCols = `id, user_id, name, description, scopes, secret_hash, grace_hash, grace_until, ip_whitelist, rate_limit, expires_at, revoked_at, last_used_at, created_at, version, auto_rotate, rotation_interval_days, last_rotated_at, rotated_key_enc`
 
 func scanKey(row interface{ Scan(...any) error }, now time.Time) (keyRow, error) {
 	var k keyRow
 	var scopes, ips string
-	var graceUntil, revoked, lastUsed *int64
+	var graceUntil, revoked, lastUsed, lastRotated *int64
 	var expires, created int64
 	err := row.Scan(&k.ID, &k.UserID, &k.Name, &k.Description, &scopes, &k.secretHash, &k.graceHash,
-		&graceUntil, &ips, &k.RateLimit, &expires, &revoked, &lastUsed, &created, &k.version)
+		&graceUntil, &ips, &k.RateLimit, &expires, &revoked, &lastUsed, &created, &k.version,
+		&k.AutoRotate, &k.RotationIntervalDays, &lastRotated, &k.rotatedEnc)
+	k.LastRotatedAt = optTime(lastRotated)
+	k.RotatedKeyPending = k.rotatedEnc != ""
 	if errors.Is(err, sql.ErrNoRows) {
 		return keyRow{}, ErrNotFound
 	}
@@ -171,6 +195,12 @@ func validateKeyRequest(req *CreateKeyRequest, role string) (scopes, ips []strin
 	if req.ExpiresInDays < 1 || req.ExpiresInDays > MaxExpiryDays {
 		return nil, nil, fieldErr("expires_in_days", "must be between 1 and %d", MaxExpiryDays)
 	}
+	if req.RotationIntervalDays == 0 {
+		req.RotationIntervalDays = DefaultRotationDays
+	}
+	if req.RotationIntervalDays < 1 || req.RotationIntervalDays > MaxExpiryDays {
+		return nil, nil, fieldErr("rotation_interval_days", "must be between 1 and %d", MaxExpiryDays)
+	}
 	if !ValidRateLimit(req.RateLimit) {
 		return nil, nil, fieldErr("rate_limit", "must read N/unit with unit second, minute, hour or day (for example \"100/hour\")")
 	}
@@ -233,10 +263,10 @@ func (s *Service) createKey(ctx context.Context, u User, req CreateKeyRequest) (
 	if active >= MaxActiveKeys {
 		return Created{}, ErrTooManyKeys
 	}
-	if _, err := tx.ExecContext(ctx, d.Rebind(`INSERT INTO api_keys (id, user_id, name, description, scopes, secret_hash, grace_hash, ip_whitelist, rate_limit, expires_at, created_at, version)
-		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, 1)`),
+	if _, err := tx.ExecContext(ctx, d.Rebind(`INSERT INTO api_keys (id, user_id, name, description, scopes, secret_hash, grace_hash, ip_whitelist, rate_limit, expires_at, created_at, version, auto_rotate, rotation_interval_days)
+		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, 1, ?, ?)`),
 		id, u.ID, req.Name, req.Description, string(scopesJSON), apikey.Hash(secret), string(ipsJSON), req.RateLimit,
-		db.Micros(expires), db.Micros(now)); err != nil {
+		db.Micros(expires), db.Micros(now), req.AutoRotate, req.RotationIntervalDays); err != nil {
 		return Created{}, fmt.Errorf("insert key: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -342,9 +372,10 @@ func (s *Service) RotateAPIKey(ctx context.Context, id string) (Created, error) 
 	defer tx.Rollback()
 	// The version check makes concurrent rotations fail rather than lose a
 	// secret that one caller was already handed.
-	res, err := tx.ExecContext(ctx, d.Rebind(`UPDATE api_keys SET secret_hash = ?, grace_hash = ?, grace_until = ?, version = version + 1
+	res, err := tx.ExecContext(ctx, d.Rebind(`UPDATE api_keys SET secret_hash = ?, grace_hash = ?, grace_until = ?, version = version + 1,
+		last_rotated_at = ?, rotated_key_enc = ''
 		WHERE id = ? AND version = ? AND revoked_at IS NULL`),
-		apikey.Hash(secret), k.secretHash, db.Micros(grace), id, k.version)
+		apikey.Hash(secret), k.secretHash, db.Micros(grace), db.Micros(now), id, k.version)
 	if err != nil {
 		return Created{}, fmt.Errorf("rotate key %s: %w", id, err)
 	}

@@ -174,6 +174,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/auth/api-keys", s.handleListKeys)
 	mux.HandleFunc("DELETE /api/auth/api-keys/{id}", s.handleRevokeKey)
 	mux.HandleFunc("POST /api/auth/api-keys/{id}/rotate", s.handleRotateKey)
+	mux.HandleFunc("POST /api/auth/api-keys/{id}/claim", s.handleClaimKey)
 
 	mux.HandleFunc("POST /api/v1/admin/api-keys", s.handleAdminCreateKey)
 	mux.HandleFunc("GET /api/v1/admin/api-keys", s.handleAdminListKeys)

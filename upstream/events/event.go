@@ -43,8 +43,8 @@ const (
 	APIKeyRotated      = "api_key.rotated"
 	APIKeyRevoked      = "api_key.revoked"
 	WebhookDisabled    = "webhook.disabled"
-	// APIKeyExpiring is reserved for the key-rotation scheduler (issue 15,
-	// second half); nothing emits it yet.
+	// APIKeyExpiring: a key without auto_rotate expires within 14 days
+	// (emitted by the daily rotation job, upstream/auth.RotateDue).
 	APIKeyExpiring = "api_key.expiring"
 )
 

@@ -16,12 +16,15 @@ import (
 	"github.com/hubchantier/hubgate/upstream/audit"
 	"github.com/hubchantier/hubgate/upstream/auth"
 	"github.com/hubchantier/hubgate/upstream/batchtx"
+	"github.com/hubchantier/hubgate/upstream/connectors"
+	"github.com/hubchantier/hubgate/upstream/connectors/slack"
 	"github.com/hubchantier/hubgate/upstream/console"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/domain"
 	"github.com/hubchantier/hubgate/upstream/events"
 	"github.com/hubchantier/hubgate/upstream/graphql"
 	"github.com/hubchantier/hubgate/upstream/httpx"
+	"github.com/hubchantier/hubgate/upstream/jobs"
 	"github.com/hubchantier/hubgate/upstream/metrics"
 	"github.com/hubchantier/hubgate/upstream/oauth"
 	"github.com/hubchantier/hubgate/upstream/webhooks"
@@ -68,6 +71,15 @@ type Config struct {
 	// GraphQLIntrospection enables introspection and the GraphiQL page of
 	// /graphql (HUB_GRAPHQL_INTROSPECTION; docs/graphql.md).
 	GraphQLIntrospection bool
+	// ConnectorKeys is HUB_CONNECTOR_KEYS (docs/connectors.md); nil:
+	// connectors are disabled (the admin API answers 503).
+	ConnectorKeys *connectors.Keyring
+	// Connectors configures the connector framework.
+	Connectors connectors.Options
+	// Jobs configures the scheduler; Schedule runs it until New's ctx
+	// ends (serve sets it).
+	Jobs     jobs.Options
+	Schedule bool
 }
 
 // New builds the service's handler.
@@ -137,13 +149,42 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 			cfg.Logger.Info("webhook secrets re-encrypted under the current key", "webhooks", n)
 		}
 	}
+	// Connectors (docs/connectors.md): the admin API, the inbound
+	// endpoint, the dispatcher's "connector" target and the scheduled jobs.
+	if cfg.Connectors.Logger == nil {
+		cfg.Connectors.Logger = cfg.Logger
+	}
+	if cfg.Connectors.Now == nil {
+		cfg.Connectors.Now = cfg.Now
+	}
+	conns := connectors.New(d, cfg.ConnectorKeys, connectors.NewRegistry(slack.Type), cfg.Connectors)
+	conns.Register(mux, ctx)
+	if cfg.ConnectorKeys != nil {
+		// Key rotation: configurations sealed under an older key move to
+		// the current one at every start.
+		if n, err := conns.Reencrypt(ctx); err != nil {
+			cfg.Logger.Warn("connector configurations not all re-encrypted", "error", err.Error())
+		} else if n > 0 {
+			cfg.Logger.Info("connector configurations re-encrypted under the current key", "connectors", n)
+		}
+	}
 	if cfg.Dispatch {
 		if cfg.Events.Logger == nil {
 			cfg.Events.Logger = cfg.Logger
 		}
 		disp := events.NewDispatcher(d, cfg.Events)
 		disp.Register(hooks)
+		disp.Register(conns)
 		go disp.Run(ctx)
+	}
+	if cfg.Schedule {
+		if cfg.Jobs.Logger == nil {
+			cfg.Jobs.Logger = cfg.Logger
+		}
+		if cfg.Jobs.Now == nil {
+			cfg.Jobs.Now = cfg.Now
+		}
+		go jobs.New(d, cfg.Jobs, ScheduledJobs(a, conns)...).Run(ctx)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.PingContext(r.Context()); err != nil {
@@ -212,4 +253,23 @@ func logRequests(l *slog.Logger, next http.Handler) http.Handler {
 			"duration_ms", float64(time.Since(start).Microseconds())/1000,
 			"request_id", r.Header.Get("X-Request-Id"))
 	})
+}
+
+// ScheduledJobs are the periodic jobs of the service (docs/connectors.md,
+// "Scheduler"), each run once per period across instances.
+func ScheduledJobs(a *auth.Service, conns *connectors.Service) []jobs.Job {
+	connJob := func(job string) func(ctx context.Context, key string, now time.Time) error {
+		return func(ctx context.Context, key string, now time.Time) error { return conns.RunJob(ctx, job, key, now) }
+	}
+	return []jobs.Job{
+		{Name: "connectors-daily", Schedule: jobs.Daily, Run: func(ctx context.Context, key string, now time.Time) error {
+			return errors.Join(conns.PurgeInbound(ctx, now), conns.RunJob(ctx, connectors.JobDaily, key, now))
+		}},
+		{Name: "connectors-weekly", Schedule: jobs.Weekly, Run: connJob(connectors.JobWeekly)},
+		{Name: "connectors-monthly", Schedule: jobs.Monthly, Run: connJob(connectors.JobMonthly)},
+		{Name: "api-keys-rotation", Schedule: jobs.Daily, Run: func(ctx context.Context, _ string, _ time.Time) error {
+			_, _, err := a.RotateDue(ctx)
+			return err
+		}},
+	}
 }

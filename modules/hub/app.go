@@ -120,6 +120,7 @@ type App struct {
 	resolverKey string
 	secret      []byte
 	accept      []byte
+	startHooks  []func() error
 	log         *zap.Logger
 }
 
@@ -246,6 +247,11 @@ func (a *App) Validate() error {
 // reports, timed cache sweep), the memory store's timed sweep, and checks
 // the store. Both are pooled: they stop when the last config lets go.
 func (a *App) Start() error {
+	for _, hook := range a.startHooks {
+		if err := hook(); err != nil {
+			return err
+		}
+	}
 	issuer := a.Issuer
 	runningIssuer.Store(&issuer)
 	a.resolver.Start()
@@ -321,6 +327,13 @@ func (a *App) IPv6PrefixBits() int { return a.IPv6Prefix }
 
 // SharedSecret returns the gateway↔upstream secret.
 func (a *App) SharedSecret() []byte { return a.secret }
+
+// OnStart registers fn to run when this config starts (App.Start), never
+// in `caddy validate` or `caddy adapt`, which provision without starting:
+// the place for work with lasting side effects, such as taking a journal's
+// lock. An error fails the config's start (a reload keeps the running
+// config). Call it from Provision.
+func (a *App) OnStart(fn func() error) { a.startHooks = append(a.startHooks, fn) }
 
 // AcceptedSecrets are the secrets what the upstream signs or seals may be
 // under: SharedSecret and, during a rollover, AcceptSecret.

@@ -29,6 +29,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 //	hub_audit {
 //	    journal          <dir>                     # default $XDG_DATA_HOME/caddy/hub_audit
+//	    allow_journal_change                       # let a reload move the journal (a new chain)
 //	    max_journal_size <size>                    # default 1GiB
 //	    segment_size     <size>                    # default 16MiB
 //	    on_full          refuse_sensitive | drop   # default refuse_sensitive
@@ -60,6 +61,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return args[0], nil
 		}
 		switch opt {
+		case "allow_journal_change":
+			if len(args) != 0 {
+				return d.Errf("allow_journal_change takes no argument")
+			}
+			h.AllowJournalChange = true
 		case "journal":
 			// No argument (an unset {$HUB_AUDIT_DIR:}) keeps the default.
 			if len(args) > 1 {

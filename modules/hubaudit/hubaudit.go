@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -64,6 +65,12 @@ type Handler struct {
 	// process. Default: hub_audit in Caddy's data directory
 	// ($XDG_DATA_HOME/caddy/hub_audit).
 	Journal string `json:"journal,omitempty"`
+	// AllowJournalChange lets a reload move the journal to another
+	// directory. Without it, a config whose journal directory is new to a
+	// process that already runs a journal elsewhere fails to start: the
+	// new directory would begin a second chain under a new gateway id
+	// (a reload from a shell without HUB_AUDIT_DIR did that). Default false.
+	AllowJournalChange bool `json:"allow_journal_change,omitempty"`
 	// MaxJournalSize bounds the journal on disk, in bytes; when reached
 	// (the audit store has been unreachable for long), OnFull applies.
 	// Default 1 GiB.
@@ -96,6 +103,7 @@ type Handler struct {
 
 	journal   *Journal
 	poolKey   string
+	ready     chan struct{} // closed once journal is open (at config start)
 	onFull    string
 	sensitive []*Route
 	noHash    []*Route
@@ -123,8 +131,10 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision opens (or shares, across reloads) the journal and its shipper.
-// It touches the disk, never the network.
+// Provision prepares the journal and its shipper. With the hub app, they
+// are opened (or shared, across reloads) when the config starts, so
+// `hubgate validate` opens no journal, takes no lock and writes nothing;
+// without it, now. It never touches the network.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.log = ctx.Logger()
 	h.stream = caddy.Log().Named("hub.audit")
@@ -186,12 +196,84 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	} else {
 		h.log.Warn("no hub app: audit records are journaled but not shipped, and bodies are not hashed", zap.Error(err))
 	}
-	p, err := acquire(h.Journal, h.SegmentSize, h.BatchSize, time.Duration(h.ShipInterval), sinkCfg, h.metrics, caddy.Log().Named("hub_audit"))
-	if err != nil {
-		return err
+	h.ready = make(chan struct{})
+	open := func() error {
+		if err := checkJournalChange(h.Journal, h.AllowJournalChange); err != nil {
+			return err
+		}
+		p, err := acquire(h.Journal, h.SegmentSize, h.BatchSize, time.Duration(h.ShipInterval), sinkCfg, h.metrics, caddy.Log().Named("hub_audit"))
+		if err != nil {
+			return err
+		}
+		h.journal, h.poolKey = p.journal, h.Journal
+		close(h.ready)
+		return nil
 	}
-	h.journal, h.poolKey = p.journal, h.Journal
-	return nil
+	if app, ok := hubApp(ctx); ok {
+		app.OnStart(open)
+		return nil
+	}
+	return open()
+}
+
+// hubApp returns the config's hub app, if it has one.
+func hubApp(ctx caddy.Context) (*hub.App, bool) {
+	v, err := ctx.AppIfConfigured("hub")
+	if err != nil {
+		return nil, false
+	}
+	a, ok := v.(*hub.App)
+	return a, ok
+}
+
+// readyWait bounds how long a request waits for the journal of a config
+// whose apps are still starting (Caddy starts them one by one; the server
+// may take requests before the hub app opened the journal).
+const readyWait = 10 * time.Second
+
+// waitReady reports whether the journal is open, waiting up to readyWait.
+func (h *Handler) waitReady(r *http.Request) bool {
+	if h.ready == nil { // built around an open journal (tests, benchmarks)
+		return h.journal != nil
+	}
+	select {
+	case <-h.ready:
+		return true
+	default:
+	}
+	t := time.NewTimer(readyWait)
+	defer t.Stop()
+	select {
+	case <-h.ready:
+		return true
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	return false
+}
+
+// checkJournalChange refuses a journal directory new to a process whose
+// running config journals elsewhere, unless allowed.
+func checkJournalChange(dir string, allow bool) error {
+	if allow {
+		return nil
+	}
+	var running []string
+	known := false
+	journalPool.Range(func(k, _ any) bool {
+		if k.(string) == dir {
+			known = true
+			return false
+		}
+		running = append(running, k.(string))
+		return true
+	})
+	if known || len(running) == 0 {
+		return nil
+	}
+	return fmt.Errorf("hub_audit: journal %s would replace the running %s: a new directory starts a second chain "+
+		"under a new gateway id; reload with the running environment (make reload reads data/hubgate.env, systemd "+
+		"its EnvironmentFile), or set allow_journal_change to move it on purpose", dir, strings.Join(running, ", "))
 }
 
 // Validate checks the configuration.
@@ -207,7 +289,7 @@ func (h *Handler) Validate() error {
 
 // Cleanup releases this config's reference to the journal.
 func (h *Handler) Cleanup() error {
-	if h.journal != nil {
+	if h.poolKey != "" {
 		return release(h.poolKey)
 	}
 	return nil

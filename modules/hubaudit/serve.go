@@ -30,6 +30,13 @@ import (
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := h.now()
 	rid := hub.EnsureRequestID(w, r)
+	if !h.waitReady(r) {
+		h.metrics.records.WithLabelValues(resultRefused).Inc()
+		w.Header().Set("Retry-After", "5")
+		hub.WriteProblem(w, r, problem.New(http.StatusServiceUnavailable, "audit-unavailable", "Audit trail unavailable",
+			"the audit journal is not open yet; retry later"))
+		return nil
+	}
 	if h.journal.DiskBytes() >= h.MaxJournalSize {
 		if h.onFull == OnFullRefuseSensitive && h.sensitiveRoute(r) {
 			h.metrics.records.WithLabelValues(resultRefused).Inc()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hubchantier/hubgate/upstream/connectors"
+	"github.com/hubchantier/hubgate/upstream/connectors/silae"
 	"github.com/hubchantier/hubgate/upstream/connectors/slack"
 	"github.com/hubchantier/hubgate/upstream/jobs"
 )
@@ -87,7 +88,7 @@ func (c *cli) connectorsCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer d.Close()
-	n, err := connectors.New(d, ring, connectors.NewRegistry(slack.Type), opts).Reencrypt(ctx)
+	n, err := connectors.New(d, ring, connectors.NewRegistry(slack.Type, silae.Type), opts).Reencrypt(ctx)
 	fmt.Fprintf(c.stdout, "re-encrypted %d connector configurations under key %s\n", n, ring.Current())
 	return err
 }

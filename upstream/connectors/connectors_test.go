@@ -43,6 +43,7 @@ func newFixture(t *testing.T, d *db.DB, opt connectors.Options, workers int) *fi
 		t.Fatal(err)
 	}
 	opt.AllowHTTP = true
+	opt.AllowPrivate = true
 	s := connectors.New(d, ring, connectors.NewRegistry(slack.Type, silae.Type), opt)
 	for _, role := range []string{"admin", "conducteur"} {
 		if _, err := d.Exec(context.Background(), `INSERT INTO users (email, nom, role, password_hash, created_at, updated_at) VALUES (?, ?, ?, 'x', 0, 0)`,

@@ -3,12 +3,15 @@ package connectors_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	silaestandin "github.com/hubchantier/hubgate/integration/standins/silae"
 	"github.com/hubchantier/hubgate/upstream/connectors"
+	"github.com/hubchantier/hubgate/upstream/connectors/silae"
+	"github.com/hubchantier/hubgate/upstream/connectors/slack"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/db/dbtest"
 )
@@ -278,3 +281,44 @@ func TestSilaeConfigValidation(t *testing.T) {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// TestConnectorURLsRefuseInternalHosts: without HUB_CONNECTOR_ALLOW_PRIVATE,
+// a connector may not target loopback, private or metadata addresses
+// (the webhooks' SSRF guard, upstream/netguard), even with a configuration
+// stored earlier by a service that allowed them.
+func TestConnectorURLsRefuseInternalHosts(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		open := newFixture(t, d, connectors.Options{}, 0) // AllowPrivate (stand-ins)
+		sv := silaestandin.New([]string{"1"}, []string{"HN"})
+		defer sv.Close()
+		ring, err := connectors.ParseKeyring("k1:" + key(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		guarded := &fixture{t: t, d: d, mux: http.NewServeMux()}
+		guarded.s = connectors.New(d, ring, connectors.NewRegistry(slack.Type, silae.Type), connectors.Options{AllowHTTP: true})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		guarded.s.Register(guarded.mux, ctx)
+		for _, u := range []string{"http://127.0.0.1:9/hook", "http://[::1]/x", "http://169.254.169.254/latest", "http://10.0.0.8/", "http://localhost:8080/"} {
+			code, m, _ := guarded.do(1, "POST", "/api/v1/admin/connectors", map[string]any{"type": "slack", "config": map[string]any{"webhook_url": u}})
+			if code == 201 || !strings.Contains(mustJSON(m), "internal") || strings.Contains(mustJSON(m), u) {
+				t.Fatalf("%s: %d %v", u, code, m)
+			}
+		}
+		// Stored while private targets were allowed, then tested by a
+		// guarded service: refused, the stand-in never reached.
+		code, m, _ := open.do(1, "POST", "/api/v1/admin/connectors", map[string]any{"type": "silae", "config": map[string]any{
+			"api_url": sv.URL, "api_key": sv.APIKey, "company_code": sv.Company, "codes": map[string]any{"normal": "HN"}}})
+		if code != 201 {
+			t.Fatalf("create: %d %v", code, m)
+		}
+		code, m, _ = guarded.do(1, "POST", "/api/v1/admin/connectors/"+m["id"].(string)+"/test", nil)
+		if code == 200 && m["ok"] == true {
+			t.Fatalf("a guarded service reached a loopback stand-in: %v", m)
+		}
+		if len(sv.Requests()) != 0 {
+			t.Fatalf("the stand-in was reached %d times", len(sv.Requests()))
+		}
+	})
+}

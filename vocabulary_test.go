@@ -21,9 +21,9 @@ var productName = regexp.MustCompile(`(?i)hub ?chantier`)
 
 var hubChantierVocabulary = regexp.MustCompile(`(?i)` +
 	`(^|[^a-z])(chantiers?|pointages?|signalements?|affectations?|planning)([^a-z]|$)` +
-	`|api-keys|audit-logs|oauth-clients` +
-	`|/(users|stats|documents|me)\b` +
-	`|"(users|stats|documents|me)"`)
+	`|api-keys|audit-logs|oauth-clients|sync-logs` +
+	`|/(users|stats|documents|me|connectors)\b` +
+	`|"(users|stats|documents|me|connectors)"`)
 
 // TestModulesNameNoUpstreamResource fails when a non-test Go file under
 // modules/ names a resource of Hub Chantier (in code or in a comment): the
@@ -66,6 +66,8 @@ func TestVocabularyPatternMatches(t *testing.T) {
 		`{Methods: []string{"POST"}, Path: "/api/v1/users"},`,
 		`{Path: "/api/v1/stats", TTL: 1}`,
 		`case "me":`,
+		`{Path: "/api/v1/admin/connectors/{id}/sync-logs"}`,
+		`"connectors": true,`,
 	} {
 		if !hubChantierVocabulary.MatchString(productName.ReplaceAllString(line, "")) {
 			t.Errorf("not caught: %s", line)

@@ -113,6 +113,14 @@ configure() {
 	# make run is a local sandbox: webhooks may target this machine (the
 	# README tour's listener); production keeps the SSRF guard (docs/webhooks.md).
 	export HUB_WEBHOOK_ALLOW_PRIVATE="${HUB_WEBHOOK_ALLOW_PRIVATE:-true}"
+	# Connectors (docs/connectors.md): a key for their configurations at
+	# rest, kept in the env file like the secret; local stand-ins allowed.
+	if [ -z "${HUB_CONNECTOR_KEYS:-}" ]; then
+		HUB_CONNECTOR_KEYS="dev1:$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
+	fi
+	export HUB_CONNECTOR_KEYS
+	export HUB_CONNECTOR_ALLOW_HTTP="${HUB_CONNECTOR_ALLOW_HTTP:-true}"
+	export HUB_CONNECTOR_ALLOW_PRIVATE="${HUB_CONNECTOR_ALLOW_PRIVATE:-true}"
 	# Caddy's autosave.json and storage: under data/, whatever the caller's XDG_*.
 	export XDG_CONFIG_HOME="$data/caddy/config" XDG_DATA_HOME="$data/caddy/data"
 	write_envfile

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -18,8 +19,9 @@ import (
 // and with its data (make run's seed and demo key), so the README stays
 // true. When a step here changes, change the README line with it.
 func TestReadmeTour(t *testing.T) {
-	t.Setenv("HUB_PUBLIC_URL", "http://localhost:8080") // as make run sets it
-	t.Setenv("HUB_WEBHOOK_ALLOW_PRIVATE", "true")       // as make run sets it (deploy/dev.sh)
+	t.Setenv("HUB_PUBLIC_URL", "http://localhost:8080")                                         // as make run sets it
+	t.Setenv("HUB_WEBHOOK_ALLOW_PRIVATE", "true")                                               // as make run sets it (deploy/dev.sh)
+	t.Setenv("HUB_CONNECTOR_KEYS", "dev1:"+base64.StdEncoding.EncodeToString(make([]byte, 32))) // make run generates one
 	s := newStack(t, backends[0])
 	s.cli("seed") // make run: migrate, seed, apikey demo
 	key := strings.TrimSpace(s.cli("apikey", "demo", "--user", "admin@hubchantier.local"))
@@ -291,5 +293,17 @@ func TestReadmeTour(t *testing.T) {
 	r = s.gwDo("GET", "/api/v1/webhooks/"+hook["id"].(string)+"/deliveries", nil, bearer(admin)...)
 	if want("deliveries", r, 200); !strings.Contains(string(r.body), `"status":"succeeded"`) {
 		t.Fatalf("delivery log: %s", r.body)
+	}
+
+	// Connectors: a Slack connector (disabled, so the tour posts nothing),
+	// its webhook URL write-only, an empty sync log.
+	conn := want("create connector", s.gwDo("POST", "/api/v1/admin/connectors", map[string]any{"type": "slack", "name": "Alertes", "enabled": false,
+		"config": map[string]any{"webhook_url": "https://hooks.slack.com/services/T0/B0/tour"}}, bearer(admin)...), http.StatusCreated)
+	if cfg, _ := conn["config"].(map[string]any); cfg["webhook_url"] != "[redacted]" || fmt.Sprint(conn["secrets_set"]) != "[webhook_url]" {
+		t.Fatalf("connector answer: %v", conn)
+	}
+	r = s.gwDo("GET", "/api/v1/admin/connectors/"+conn["id"].(string)+"/sync-logs", nil, bearer(admin)...)
+	if want("sync logs", r, 200); strings.TrimSpace(string(r.body)) != `{"data":[]}` {
+		t.Fatalf("sync logs: %s", r.body)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hubchantier/hubgate/upstream/connectors"
+	"github.com/hubchantier/hubgate/upstream/connectors/silae"
 	"github.com/hubchantier/hubgate/upstream/connectors/slack"
 	"github.com/hubchantier/hubgate/upstream/jobs"
 )
@@ -17,7 +18,9 @@ import (
 // settings (docs/connectors.md): HUB_CONNECTOR_KEYS (id:base64key list,
 // the first seals; unset: connectors disabled), HUB_CONNECTOR_TIMEOUT
 // (one call to a vendor, default 30s), HUB_CONNECTOR_ALLOW_HTTP (true
-// accepts plain http:// vendor URLs: local tests only), HUB_JOBS_POLL
+// accepts plain http:// vendor URLs: local tests only),
+// HUB_CONNECTOR_ALLOW_PRIVATE (true lets connectors reach loopback and
+// private addresses: local stand-ins only), HUB_JOBS_POLL
 // (how often the scheduler looks, default 30s) and HUB_JOBS_TIMEZONE (the
 // zone of midnight and the 1st, default UTC).
 func (c *cli) connectorsConfig() (*connectors.Keyring, connectors.Options, jobs.Options, error) {
@@ -54,6 +57,13 @@ func (c *cli) connectorsConfig() (*connectors.Keyring, connectors.Options, jobs.
 	default:
 		return nil, co, jo, fmt.Errorf("HUB_CONNECTOR_ALLOW_HTTP must be true or false, got %q", v)
 	}
+	switch v := c.getenv("HUB_CONNECTOR_ALLOW_PRIVATE"); v {
+	case "", "false", "0":
+	case "true", "1":
+		co.AllowPrivate = true
+	default:
+		return nil, co, jo, fmt.Errorf("HUB_CONNECTOR_ALLOW_PRIVATE must be true or false, got %q", v)
+	}
 	if v := c.getenv("HUB_JOBS_TIMEZONE"); v != "" {
 		loc, err := time.LoadLocation(v)
 		if err != nil {
@@ -87,7 +97,7 @@ func (c *cli) connectorsCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer d.Close()
-	n, err := connectors.New(d, ring, connectors.NewRegistry(slack.Type), opts).Reencrypt(ctx)
+	n, err := connectors.New(d, ring, connectors.NewRegistry(slack.Type, silae.Type), opts).Reencrypt(ctx)
 	fmt.Fprintf(c.stdout, "re-encrypted %d connector configurations under key %s\n", n, ring.Current())
 	return err
 }

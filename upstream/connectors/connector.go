@@ -32,6 +32,7 @@ import (
 
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/events"
+	"github.com/hubchantier/hubgate/upstream/netguard"
 )
 
 // Scheduled jobs a connector Type may take.
@@ -51,6 +52,8 @@ type Env struct {
 	Logger *slog.Logger
 	// AllowHTTP accepts plain http:// vendor URLs (tests; CheckURL).
 	AllowHTTP bool
+	// AllowPrivate accepts loopback and private hosts (tests; CheckURL).
+	AllowPrivate bool
 }
 
 // Run is one sync of a connector.
@@ -219,8 +222,13 @@ func nullTime(v sql.NullInt64) *time.Time {
 }
 
 // CheckURL checks a vendor URL from a configuration: absolute https (or
-// http when env.AllowHTTP), with a host, without user info. The error
-// never repeats the URL (it may carry a token).
+// http when env.AllowHTTP), with a host, without user info, and (unless
+// env.AllowPrivate) not a loopback, private or link-local IP literal nor a
+// localhost name: the SSRF guard of upstream/netguard, which the default
+// HTTP client applies again to every address it dials (names resolving
+// to internal addresses, DNS rebinding). No DNS lookup here, so a
+// configuration stays valid while a vendor's DNS hiccups. The error never
+// repeats the URL (it may carry a token).
 func CheckURL(field, raw string, env Env) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil || !(u.Scheme == "https" || (env.AllowHTTP && u.Scheme == "http")) {
@@ -228,6 +236,9 @@ func CheckURL(field, raw string, env Env) error {
 			return fmt.Errorf("%s must be an absolute http(s) URL", field)
 		}
 		return fmt.Errorf("%s must be an absolute https URL", field)
+	}
+	if err := (netguard.Guard{AllowPrivate: env.AllowPrivate}).CheckLiteral(u.Hostname()); err != nil {
+		return fmt.Errorf("%s: %w (HUB_CONNECTOR_ALLOW_PRIVATE=true for local stand-ins)", field, netguard.ErrPrivate)
 	}
 	return nil
 }

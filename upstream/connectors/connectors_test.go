@@ -17,6 +17,7 @@ import (
 	"github.com/hubchantier/hubgate/internal/assertion"
 	"github.com/hubchantier/hubgate/internal/auditchain"
 	"github.com/hubchantier/hubgate/upstream/connectors"
+	"github.com/hubchantier/hubgate/upstream/connectors/silae"
 	"github.com/hubchantier/hubgate/upstream/connectors/slack"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/db/dbtest"
@@ -42,7 +43,8 @@ func newFixture(t *testing.T, d *db.DB, opt connectors.Options, workers int) *fi
 		t.Fatal(err)
 	}
 	opt.AllowHTTP = true
-	s := connectors.New(d, ring, connectors.NewRegistry(slack.Type), opt)
+	opt.AllowPrivate = true
+	s := connectors.New(d, ring, connectors.NewRegistry(slack.Type, silae.Type), opt)
 	for _, role := range []string{"admin", "conducteur"} {
 		if _, err := d.Exec(context.Background(), `INSERT INTO users (email, nom, role, password_hash, created_at, updated_at) VALUES (?, ?, ?, 'x', 0, 0)`,
 			role+"@x.fr", role, role); err != nil {
@@ -398,7 +400,7 @@ func TestKeyRotationReencrypts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := connectors.NewRegistry(slack.Type)
+	reg := connectors.NewRegistry(slack.Type, silae.Type)
 	s2 := connectors.New(d, ring2, reg, connectors.Options{AllowHTTP: true})
 	n, err := s2.Reencrypt(ctx)
 	if err != nil || n != 1 {

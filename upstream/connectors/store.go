@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hubchantier/hubgate/upstream/db"
+	"github.com/hubchantier/hubgate/upstream/netguard"
 )
 
 // Options configures the service; zero values take the defaults.
@@ -35,8 +37,15 @@ type Options struct {
 	// AllowHTTP lets connector URLs be plain http:// (local tests and
 	// stand-ins; HUB_CONNECTOR_ALLOW_HTTP=true). Default: https only.
 	AllowHTTP bool
+	// AllowPrivate lets connector URLs reach loopback, private and
+	// link-local addresses (local stand-ins only;
+	// HUB_CONNECTOR_ALLOW_PRIVATE=true). Default: refused, at validation
+	// for IP literals and localhost names, and at every dial for the
+	// addresses a name resolves to (upstream/netguard).
+	AllowPrivate bool
 	// HTTP is the client connectors use (default: no redirects followed,
-	// timeouts from the context).
+	// no proxy, timeouts from the context, the SSRF guard at every dial).
+	// A client given here bypasses the dial-time guard.
 	HTTP *http.Client
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -61,7 +70,19 @@ func (o *Options) defaults() {
 		o.BreakerOpen = time.Minute
 	}
 	if o.HTTP == nil {
-		o.HTTP = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		g := netguard.Guard{AllowPrivate: o.AllowPrivate}
+		dialer := &net.Dialer{Timeout: 10 * time.Second, Control: g.DialControl}
+		o.HTTP = &http.Client{
+			Transport: &http.Transport{
+				DialContext:         dialer.DialContext,
+				Proxy:               nil, // a proxy would dial for us, past the guard
+				TLSHandshakeTimeout: 10 * time.Second,
+				MaxIdleConnsPerHost: 2,
+				IdleConnTimeout:     90 * time.Second,
+				ForceAttemptHTTP2:   true,
+			},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -95,7 +116,7 @@ func (s *Service) Registry() *Registry { return s.reg }
 
 // env is what the service's connectors may use.
 func (s *Service) env() Env {
-	return Env{DB: s.db, HTTP: s.opt.HTTP, Now: s.opt.Now, Logger: s.opt.Logger, AllowHTTP: s.opt.AllowHTTP}
+	return Env{DB: s.db, HTTP: s.opt.HTTP, Now: s.opt.Now, Logger: s.opt.Logger, AllowHTTP: s.opt.AllowHTTP, AllowPrivate: s.opt.AllowPrivate}
 }
 
 // record is a connectors row.

@@ -18,6 +18,7 @@ import (
 	_ "github.com/hubchantier/hubgate/modules/hubfields"
 	_ "github.com/hubchantier/hubgate/modules/hubgraphql"
 	_ "github.com/hubchantier/hubgate/modules/hubidempotency"
+	_ "github.com/hubchantier/hubgate/modules/hubhealth"
 	_ "github.com/hubchantier/hubgate/modules/hubmetrics"
 	_ "github.com/hubchantier/hubgate/modules/hubratelimit"
 	_ "github.com/hubchantier/hubgate/modules/hubversion"

@@ -59,6 +59,8 @@ func TestUpstreamMetrics(t *testing.T) {
 		`hubchantier_http_requests_total{method="GET",route="GET /api/v1/chantiers/{id}",status="200"} 1`,
 		`hubchantier_http_requests_total{method="GET",route="rejected",status="401"} 1`,
 		`go_sql_max_open_connections{db_name="hubchantier"}`,
+		`hubchantier_outbox_events_undispatched `,
+		`hubchantier_outbox_deliveries_pending `,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hubchantier/hubgate/upstream/audit"
+	"github.com/hubchantier/hubgate/upstream/events"
 	"github.com/hubchantier/hubgate/upstream/metrics"
 	"github.com/hubchantier/hubgate/upstream/server"
 )
@@ -60,6 +61,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	var m *metrics.Metrics
 	if ma := c.getenv("HUB_METRICS_ADDR"); ma != "" {
 		m = metrics.New(d.DB)
+		if err := m.Register(events.BacklogCollector(d)); err != nil {
+			return err
+		}
 		mln, err := net.Listen("tcp", ma)
 		if err != nil {
 			return fmt.Errorf("listen for metrics on %s: %w", ma, err)

@@ -121,6 +121,7 @@ type App struct {
 	secret      []byte
 	accept      []byte
 	startHooks  []func() error
+	health      map[string]HealthCheck
 	log         *zap.Logger
 }
 

@@ -259,3 +259,11 @@ func (j *Journal) Close() error {
 	j.unlock()
 	return err
 }
+
+// Err is the failure that stopped the journal (a write or an fsync), or
+// nil while it acknowledges records.
+func (j *Journal) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.broken
+}

@@ -5,6 +5,8 @@
 package hubaudit
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -211,9 +213,27 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if app, ok := hubApp(ctx); ok {
 		app.OnStart(open)
+		app.RegisterHealthCheck("journal", h.health)
 		return nil
 	}
 	return open()
+}
+
+// health is the journal's check for hub_health: open, acknowledging
+// records (no failed write or fsync), and not full.
+func (h *Handler) health(context.Context) error {
+	select {
+	case <-h.ready:
+	default:
+		return errors.New("audit journal not open yet")
+	}
+	if err := h.journal.Err(); err != nil {
+		return err
+	}
+	if h.journal.DiskBytes() >= h.MaxJournalSize {
+		return fmt.Errorf("audit journal full (%d bytes): the audit store has been unreachable; on_full %s applies", h.journal.DiskBytes(), h.onFull)
+	}
+	return nil
 }
 
 // hubApp returns the config's hub app, if it has one.

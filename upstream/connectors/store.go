@@ -42,6 +42,13 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives failures (never configurations or payloads).
 	Logger *slog.Logger
+	// PublicURL is the gateway's external URL (HUB_PUBLIC_URL): OAuth2
+	// redirect URIs are PublicURL + /api/v1/integrations/{provider}/callback.
+	PublicURL string
+	// OAuthClients are Hub Chantier's registrations at OAuth2 vendors,
+	// by type name (HUB_OAUTH_<PROVIDER>_*). A type without one cannot
+	// be connected.
+	OAuthClients map[string]OAuthClient
 }
 
 func (o *Options) defaults() {
@@ -80,6 +87,8 @@ type Service struct {
 
 	mu    sync.Mutex
 	lanes map[string]*lane
+
+	tokLocks tokenLocks
 }
 
 // New returns the service. keys may be nil (HUB_CONNECTOR_KEYS unset):
@@ -339,7 +348,12 @@ func (s *Service) instance(r record) (Connector, Type, error) {
 		return nil, t, Permanent("%s", err.Error())
 	}
 	raw, _ := json.Marshal(cfg)
-	c, err := t.New(r.ID, raw, s.env())
+	env := s.env()
+	if t.OAuth != nil {
+		id := r.ID
+		env.Token = func(ctx context.Context, stale string) (string, error) { return s.accessToken(ctx, id, stale) }
+	}
+	c, err := t.New(r.ID, raw, env)
 	if err != nil {
 		return nil, t, Permanent("invalid configuration: %s", err.Error())
 	}

@@ -179,11 +179,12 @@ type pending struct {
 	verifier    string
 }
 
-// claimState consumes the authorization of state (single use) when the
-// browser presents the cookie it was bound to.
+// claimState consumes the authorization of state (single use, even when
+// refused: a state seen without its cookie may have leaked) and accepts
+// it when the browser presents the cookie it was bound to.
 func (s *Service) claimState(ctx context.Context, provider, state, browser string) (pending, error) {
 	var p pending
-	if state == "" || browser == "" {
+	if state == "" {
 		return p, errBadState
 	}
 	sh := hashHex(state)

@@ -41,8 +41,8 @@ type OAuth struct {
 }
 
 // OAuthClient is Hub Chantier's registration at one vendor
-// (HUB_OAUTH_<PROVIDER>_CLIENT_ID, …_CLIENT_SECRET, and for stand-ins
-// …_AUTH_URL, …_TOKEN_URL, …_API_URL).
+// (Dropbox: HUB_DROPBOX_CLIENT_ID, HUB_DROPBOX_CLIENT_SECRET, and for
+// stand-ins HUB_DROPBOX_AUTH_URL, HUB_DROPBOX_TOKEN_URL, HUB_DROPBOX_API_URL).
 type OAuthClient struct {
 	// ClientID and ClientSecret are the app's credentials at the vendor.
 	ClientID, ClientSecret string

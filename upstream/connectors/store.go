@@ -46,9 +46,12 @@ type Options struct {
 	// redirect URIs are PublicURL + /api/v1/integrations/{provider}/callback.
 	PublicURL string
 	// OAuthClients are Hub Chantier's registrations at OAuth2 vendors,
-	// by type name (HUB_OAUTH_<PROVIDER>_*). A type without one cannot
+	// by type name (HUB_DROPBOX_CLIENT_ID…). A type without one cannot
 	// be connected.
 	OAuthClients map[string]OAuthClient
+	// DocumentsDir holds documents' files as <dir>/<document id>
+	// (HUB_DOCUMENTS_DIR), read by connectors that upload them (Dropbox).
+	DocumentsDir string
 }
 
 func (o *Options) defaults() {
@@ -98,6 +101,9 @@ func New(d *db.DB, keys *Keyring, reg *Registry, opt Options) *Service {
 	opt.defaults()
 	return &Service{db: d, keys: keys, reg: reg, opt: opt, lanes: map[string]*lane{}}
 }
+
+// DocumentsDir is Options.DocumentsDir.
+func (s *Service) DocumentsDir() string { return s.opt.DocumentsDir }
 
 // Registry returns the service's registry.
 func (s *Service) Registry() *Registry { return s.reg }

@@ -61,11 +61,11 @@ type osFile struct {
 
 func (f osFile) Size() int64 { return f.size }
 
-// DirContent reads document id's file from dir/<id> (HUB_DOCUMENTS_DIR).
+// DirContent reads document id's file from dir/<id> (connectors.Options.DocumentsDir).
 func DirContent(dir string) Content {
 	return func(_ context.Context, id int64) (File, error) {
 		if dir == "" {
-			return nil, fmt.Errorf("no document store is configured (HUB_DOCUMENTS_DIR): %w", os.ErrNotExist)
+			return nil, fmt.Errorf("no document store is configured (connectors.Options.DocumentsDir): %w", os.ErrNotExist)
 		}
 		f, err := os.Open(filepath.Join(dir, strconv.FormatInt(id, 10)))
 		if err != nil {

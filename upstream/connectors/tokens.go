@@ -16,7 +16,7 @@ import (
 // ConnectorError is the event emitted when a connector stops working
 // until someone acts (a refresh token the vendor refuses): scoped to the
 // connector's owner (docs/events.md).
-const ConnectorError = "connector.error"
+const ConnectorError = events.ConnectorError
 
 // refreshSkew refreshes a token this long before it expires.
 const refreshSkew = 2 * time.Minute

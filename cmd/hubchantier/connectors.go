@@ -64,6 +64,15 @@ func (c *cli) connectorsConfig() (*connectors.Keyring, connectors.Options, jobs.
 	default:
 		return nil, co, jo, fmt.Errorf("HUB_CONNECTOR_ALLOW_PRIVATE must be true or false, got %q", v)
 	}
+	// OAuth2 vendors (docs/connectors.md, "Connecting with OAuth2"): a
+	// vendor is connectable once its client id is set.
+	if id := c.getenv("HUB_DROPBOX_CLIENT_ID"); id != "" {
+		co.OAuthClients = map[string]connectors.OAuthClient{"dropbox": {
+			ClientID: id, ClientSecret: c.getenv("HUB_DROPBOX_CLIENT_SECRET"),
+			AuthURL: c.getenv("HUB_DROPBOX_AUTH_URL"), TokenURL: c.getenv("HUB_DROPBOX_TOKEN_URL"), APIURL: c.getenv("HUB_DROPBOX_API_URL"),
+		}}
+	}
+	co.DocumentsDir = c.getenv("HUB_DOCUMENTS_DIR")
 	if v := c.getenv("HUB_JOBS_TIMEZONE"); v != "" {
 		loc, err := time.LoadLocation(v)
 		if err != nil {

@@ -54,6 +54,11 @@ type Env struct {
 	AllowHTTP bool
 	// AllowPrivate accepts loopback and private hosts (tests; CheckURL).
 	AllowPrivate bool
+	// Token returns a valid access token of an OAuth2 connector (Type.OAuth
+	// set; nil otherwise): refreshed before it expires, or when it equals
+	// stale (pass the token a call just saw refused with 401, else "").
+	// One refresh runs at a time per connector across instances.
+	Token func(ctx context.Context, stale string) (string, error)
 }
 
 // Run is one sync of a connector.
@@ -116,6 +121,10 @@ type Type struct {
 	Validate func(cfg map[string]any, env Env) error
 	// New builds a connector from a validated configuration.
 	New func(id string, cfg json.RawMessage, env Env) (Connector, error)
+	// OAuth is set for vendors that authorize through OAuth2: the
+	// connector is created by the connect flow (/api/v1/integrations/{name}/connect)
+	// and its tokens are managed by the framework (Env.Token).
+	OAuth *OAuth
 }
 
 // Registry holds the Types.

@@ -36,6 +36,7 @@ func (s *Service) Register(mux *http.ServeMux, base context.Context) {
 	mux.HandleFunc("GET "+p+"/{id}/sync-logs", s.withConnector(authz.Read, s.handleSyncLogs))
 	mux.HandleFunc("GET "+p+"/{id}/deliveries", s.withConnector(authz.Read, s.handleDeliveries))
 	mux.HandleFunc("POST /api/v1/connectors/{id}/inbound", s.handleInbound)
+	s.registerOAuth(mux)
 }
 
 func (s *Service) admin(act authz.Action, h http.HandlerFunc) http.HandlerFunc {
@@ -188,6 +189,13 @@ func (s *Service) handlePatch(w http.ResponseWriter, r *http.Request, c record) 
 
 func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request, c record) {
 	before := s.view(c)
+	// Disconnecting an OAuth2 connector revokes its tokens at the vendor
+	// where the vendor supports it; a vendor that cannot be reached does
+	// not keep the connector.
+	if err := s.revoke(r.Context(), c); err != nil {
+		s.opt.Logger.Warn("connector tokens not revoked at the vendor", "connector", c.ID, "error", err.Error())
+		w.Header().Set("Hub-Revocation", "failed")
+	}
 	if err := s.remove(r.Context(), c.ID); err != nil {
 		s.writeError(w, r, err)
 		return

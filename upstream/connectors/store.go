@@ -51,6 +51,16 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives failures (never configurations or payloads).
 	Logger *slog.Logger
+	// PublicURL is the gateway's external URL (HUB_PUBLIC_URL): OAuth2
+	// redirect URIs are PublicURL + /api/v1/integrations/{provider}/callback.
+	PublicURL string
+	// OAuthClients are Hub Chantier's registrations at OAuth2 vendors,
+	// by type name (HUB_DROPBOX_CLIENT_ID…). A type without one cannot
+	// be connected.
+	OAuthClients map[string]OAuthClient
+	// DocumentsDir holds documents' files as <dir>/<document id>
+	// (HUB_DOCUMENTS_DIR), read by connectors that upload them (Dropbox).
+	DocumentsDir string
 }
 
 func (o *Options) defaults() {
@@ -101,6 +111,8 @@ type Service struct {
 
 	mu    sync.Mutex
 	lanes map[string]*lane
+
+	tokLocks tokenLocks
 }
 
 // New returns the service. keys may be nil (HUB_CONNECTOR_KEYS unset):
@@ -110,6 +122,9 @@ func New(d *db.DB, keys *Keyring, reg *Registry, opt Options) *Service {
 	opt.defaults()
 	return &Service{db: d, keys: keys, reg: reg, opt: opt, lanes: map[string]*lane{}}
 }
+
+// DocumentsDir is Options.DocumentsDir.
+func (s *Service) DocumentsDir() string { return s.opt.DocumentsDir }
 
 // Registry returns the service's registry.
 func (s *Service) Registry() *Registry { return s.reg }
@@ -360,7 +375,12 @@ func (s *Service) instance(r record) (Connector, Type, error) {
 		return nil, t, Permanent("%s", err.Error())
 	}
 	raw, _ := json.Marshal(cfg)
-	c, err := t.New(r.ID, raw, s.env())
+	env := s.env()
+	if t.OAuth != nil {
+		id := r.ID
+		env.Token = func(ctx context.Context, stale string) (string, error) { return s.accessToken(ctx, id, stale) }
+	}
+	c, err := t.New(r.ID, raw, env)
 	if err != nil {
 		return nil, t, Permanent("invalid configuration: %s", err.Error())
 	}

@@ -46,6 +46,9 @@ const (
 	// APIKeyExpiring: a key without auto_rotate expires within 14 days
 	// (emitted by the daily rotation job, upstream/auth.RotateDue).
 	APIKeyExpiring = "api_key.expiring"
+	// ConnectorError: a connector stopped working until someone acts (an
+	// OAuth2 refresh token refused: reconnect), scoped to its owner.
+	ConnectorError = "connector.error"
 )
 
 // Types lists every event type a subscriber may ask for.
@@ -53,7 +56,7 @@ var Types = []string{
 	ChantierCreated, ChantierUpdated, ChantierDeleted, SignalementCreated,
 	PointageCreated, PointageValidated, AffectationCreated, AffectationUpdated,
 	AffectationDeleted, DocumentCreated, APIKeyRotated, APIKeyExpiring, APIKeyRevoked,
-	WebhookDisabled,
+	WebhookDisabled, ConnectorError,
 }
 
 // Event is the envelope every subscriber receives, as JSON.

@@ -17,6 +17,7 @@ import (
 	"github.com/hubchantier/hubgate/upstream/auth"
 	"github.com/hubchantier/hubgate/upstream/batchtx"
 	"github.com/hubchantier/hubgate/upstream/connectors"
+	"github.com/hubchantier/hubgate/upstream/connectors/dropbox"
 	"github.com/hubchantier/hubgate/upstream/connectors/silae"
 	"github.com/hubchantier/hubgate/upstream/connectors/slack"
 	"github.com/hubchantier/hubgate/upstream/console"
@@ -158,7 +159,11 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	if cfg.Connectors.Now == nil {
 		cfg.Connectors.Now = cfg.Now
 	}
-	conns := connectors.New(d, cfg.ConnectorKeys, connectors.NewRegistry(slack.Type, silae.Type), cfg.Connectors)
+	if cfg.Connectors.PublicURL == "" {
+		cfg.Connectors.PublicURL = cfg.PublicURL // OAuth2 redirect URIs
+	}
+	conns := connectors.New(d, cfg.ConnectorKeys, connectors.NewRegistry(slack.Type, silae.Type,
+		dropbox.NewType(dropbox.DirContent(cfg.Connectors.DocumentsDir))), cfg.Connectors)
 	conns.Register(mux, ctx)
 	if cfg.ConnectorKeys != nil {
 		// Key rotation: configurations sealed under an older key move to

@@ -124,9 +124,6 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	anomaly.New(d, cfg.GatewaySecret, deriveKey(cfg.GatewaySecret, "cursor"), cfg.Now).AcceptSecret(cfg.AcceptSecret).Register(mux)
 	au := audit.New(d, deriveKey(cfg.GatewaySecret, "audit-cursor"))
 	au.Register(mux, cfg.GatewaySecret, cfg.AcceptSecret)
-	// The developer console (docs/console.md): pages over the same services.
-	console.New(console.Deps{Auth: a, OAuth: o, Audit: au, Anomalies: anomaly.NewStore(d, cfg.Now),
-		GatewaySecret: cfg.GatewaySecret, Now: cfg.Now, Logger: cfg.Logger}).Register(mux)
 	// Outbound webhooks (docs/webhooks.md): the API, and the dispatcher's
 	// "webhook" target; the dispatcher fans the outbox out (docs/events.md).
 	if cfg.Webhooks.Logger == nil {
@@ -140,6 +137,9 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 		return nil, nil, err
 	}
 	hooks.Register(mux)
+	// The developer console (docs/console.md): pages over the same services.
+	console.New(console.Deps{Auth: a, OAuth: o, Audit: au, Anomalies: anomaly.NewStore(d, cfg.Now), Webhooks: hooks,
+		GraphiQL: cfg.GraphQLIntrospection, GatewaySecret: cfg.GatewaySecret, Now: cfg.Now, Logger: cfg.Logger}).Register(mux)
 	if len(cfg.AcceptSecret) > 0 {
 		// Rollover step 2: secrets sealed under the old key move to the
 		// new one, so step 3 (dropping the old secret) loses none.

@@ -326,6 +326,7 @@ func TestConsoleBrowserE2E(t *testing.T) {
 
 	// Revoke through the confirmation dialog (its confirm button says Revoke).
 	step(t, ctx, "revoke",
+		chromedp.Navigate(base+"/console/api-keys"),
 		chromedp.Click(`//tr[td[contains(., "erp-sync")]]//a[normalize-space()="Revoke"]`),
 		chromedp.WaitVisible(`#revoke-dialog`),
 		shot("api-key-revoke-dialog"),

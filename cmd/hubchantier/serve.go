@@ -85,10 +85,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Dispatch:      true,
 		// GraphQL introspection and GraphiQL (docs/graphql.md).
 		GraphQLIntrospection: introspection,
-		ConnectorKeys:        connKeys,
-		Connectors:           connOpts,
-		Jobs:                 jobOpts,
-		Schedule:             true,
+		// The gateway's per-key default, for the console's remaining quota.
+		DefaultRateLimit: c.env("HUB_RATE_LIMIT", ""),
+		ConnectorKeys:    connKeys,
+		Connectors:       connOpts,
+		Jobs:             jobOpts,
+		Schedule:         true,
 	}, d)
 	if err != nil {
 		return err

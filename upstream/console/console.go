@@ -61,6 +61,11 @@ type Deps struct {
 	// GraphiQL says the GraphiQL explorer is served at GET /graphql
 	// (introspection on): the API docs page links it.
 	GraphiQL bool
+	// DefaultRateLimit is the gateway's per-key default ("1000/hour",
+	// "off"; the HUB_RATE_LIMIT the gateway reads): the usage page's
+	// remaining quota of a key without its own rate_limit. "" means
+	// DefaultRateLimit.
+	DefaultRateLimit string
 	// GatewaySecret seals the acting user into the audit report header
 	// (auditchain.SealAccount), so hub_audit attributes console requests.
 	GatewaySecret []byte

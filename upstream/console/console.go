@@ -66,6 +66,12 @@ type Deps struct {
 	// remaining quota of a key without its own rate_limit. "" means
 	// DefaultRateLimit.
 	DefaultRateLimit string
+	// Providers are the external identity providers of the sign-in page
+	// (Google, GitHub; docs/console.md); none: password only.
+	Providers []Provider
+	// PublicURL is the gateway's external URL (HUB_PUBLIC_URL), the base
+	// of the providers' redirect URI; "" means the request's host.
+	PublicURL string
 	// GatewaySecret seals the acting user into the audit report header
 	// (auditchain.SealAccount), so hub_audit attributes console requests.
 	GatewaySecret []byte
@@ -122,6 +128,8 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"{$}", c.page(anyone, c.home))
 	mux.HandleFunc("GET "+Prefix+"login", c.loginPage)
 	mux.HandleFunc("POST "+Prefix+"login", c.login)
+	mux.HandleFunc("GET "+Prefix+"login/{provider}", c.externalStart)
+	mux.HandleFunc("GET "+Prefix+"login/{provider}/callback", c.externalCallback)
 	mux.HandleFunc("POST "+Prefix+"logout", c.page(signedIn, c.logout))
 	mux.HandleFunc("GET "+Prefix+"docs", c.page(anyone, c.docs))
 

@@ -71,6 +71,9 @@ type Config struct {
 	// GraphQLIntrospection enables introspection and the GraphiQL page of
 	// /graphql (HUB_GRAPHQL_INTROSPECTION; docs/graphql.md).
 	GraphQLIntrospection bool
+	// ConsoleProviders are the console's external sign-in providers
+	// (Google, GitHub; docs/console.md); none: password only.
+	ConsoleProviders []console.Provider
 	// DefaultRateLimit is the gateway's per-key default rate limit
 	// (HUB_RATE_LIMIT, read by both processes): the console's usage page
 	// shows what is left of it. "" means the shipped default.
@@ -143,7 +146,8 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	hooks.Register(mux)
 	// The developer console (docs/console.md): pages over the same services.
 	console.New(console.Deps{Auth: a, OAuth: o, Audit: au, Anomalies: anomaly.NewStore(d, cfg.Now), Webhooks: hooks,
-		GraphiQL: cfg.GraphQLIntrospection, DefaultRateLimit: cfg.DefaultRateLimit, GatewaySecret: cfg.GatewaySecret, Now: cfg.Now, Logger: cfg.Logger}).Register(mux)
+		GraphiQL: cfg.GraphQLIntrospection, DefaultRateLimit: cfg.DefaultRateLimit,
+		Providers: cfg.ConsoleProviders, PublicURL: cfg.PublicURL, GatewaySecret: cfg.GatewaySecret, Now: cfg.Now, Logger: cfg.Logger}).Register(mux)
 	if len(cfg.AcceptSecret) > 0 {
 		// Rollover step 2: secrets sealed under the old key move to the
 		// new one, so step 3 (dropping the old secret) loses none.

@@ -178,8 +178,8 @@ func shot(name string) chromedp.Action[chromedp.Void] {
 		if err != nil {
 			return chromedp.Void{}, err
 		}
-		if _, err := chromedp.Evaluate[any](`(saved => JSON.parse(saved).forEach(([id, v]) => { document.getElementById(id).value = v; }))(` +
-			strconv.Quote(saved) + `)`)(ctx, tg); err != nil {
+		if _, err := chromedp.Evaluate[any](`(saved => JSON.parse(saved).forEach(([id, v]) => { document.getElementById(id).value = v; }))(`+
+			strconv.Quote(saved)+`)`)(ctx, tg); err != nil {
 			return chromedp.Void{}, err
 		}
 		dir := filepath.Join(testutil.RepoRoot(), "docs", "console")

@@ -46,6 +46,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	providers, err := c.consoleProviders()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(c.stderr, nil))
@@ -87,6 +91,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		GraphQLIntrospection: introspection,
 		// The gateway's per-key default, for the console's remaining quota.
 		DefaultRateLimit: c.env("HUB_RATE_LIMIT", ""),
+		// "Sign in with Google / GitHub" on the console (docs/console.md).
+		ConsoleProviders: providers,
 		ConnectorKeys:    connKeys,
 		Connectors:       connOpts,
 		Jobs:             jobOpts,

@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/hubchantier/hubgate/integration/standins/oidc"
 	"github.com/hubchantier/hubgate/internal/testutil"
 )
 
@@ -218,8 +219,13 @@ func grant(base, name string) chromedp.Action[chromedp.Void] {
 // is screenshotted into docs/console/.
 func TestConsoleBrowserE2E(t *testing.T) {
 	ctx, errs := newBrowser(t)
-	// Webhooks may target the test's loopback receiver, as with make run.
-	s := newStackEnv(t, []string{"HUB_WEBHOOK_ALLOW_PRIVATE=true"})
+	// Webhooks may target the test's loopback receiver, as with make run;
+	// "Sign in with Google" goes to the loopback identity provider.
+	idp := oidc.New()
+	t.Cleanup(idp.Close)
+	s := newStackEnv(t, []string{"HUB_WEBHOOK_ALLOW_PRIVATE=true",
+		"HUB_CONSOLE_GOOGLE_CLIENT_ID=" + idp.ClientID, "HUB_CONSOLE_GOOGLE_CLIENT_SECRET=" + idp.ClientSecret,
+		"HUB_CONSOLE_GOOGLE_URLS=" + idp.URL + "/google/auth " + idp.URL + "/google/token " + idp.URL + "/google/userinfo"})
 	rc := newHookReceiver(t)
 	s.createUser("root@example.com", "admin")
 	s.createUser("dev@example.com", "conducteur")
@@ -416,7 +422,15 @@ func TestConsoleBrowserE2E(t *testing.T) {
 
 	// An administrator finds the key's request in the audit viewer (the
 	// gateway ships records in the background: poll).
-	step(t, ctx, "admin sign-in", signIn(base, "root@example.com"))
+	// The administrator signs in with Google (the stand-in says the
+	// address is verified): the flow goes through the gateway both ways.
+	idp.SetGoogleUser("root@example.com", true)
+	step(t, ctx, "admin sign-in with Google",
+		chromedp.Navigate(base+"/console/login"),
+		chromedp.Click(`//a[normalize-space()="Sign in with Google"]`),
+		chromedp.WaitVisible(`//h1[normalize-space()="API keys"]`),
+		chromedp.WaitVisible(`//span[@class="who" and contains(., "root@example.com")]`),
+	)
 	row := fmt.Sprintf(`//a[@href="/console/admin/audit/%s"]`, keyRequest)
 	eventually(t, 30*time.Second, "the key's request in the audit viewer", func() bool {
 		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)

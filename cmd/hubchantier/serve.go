@@ -91,6 +91,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		GraphQLIntrospection: introspection,
 		// The gateway's per-key default, for the console's remaining quota.
 		DefaultRateLimit: c.env("HUB_RATE_LIMIT", ""),
+		UserRateLimit:    c.env("HUB_USER_RATE_LIMIT", ""),
 		// "Sign in with Google / GitHub" on the console (docs/console.md).
 		ConsoleProviders: providers,
 		ConnectorKeys:    connKeys,

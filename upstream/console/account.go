@@ -44,8 +44,9 @@ type usageData struct {
 	Bars []bar
 	Keys []keyCount
 	Max  int64
-	// Quotas are the active keys' per-key quotas and what is left of them.
-	Quotas []quotaRow
+	// Quotas are the active keys' and the account's quotas and what is
+	// left of them.
+	Quotas quotaView
 }
 
 type bar struct {

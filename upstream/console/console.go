@@ -66,6 +66,9 @@ type Deps struct {
 	// remaining quota of a key without its own rate_limit. "" means
 	// DefaultRateLimit.
 	DefaultRateLimit string
+	// UserRateLimit is the gateway's per-user quota across keys and tokens
+	// (HUB_USER_RATE_LIMIT, "off" for none); "" means DefaultUserRateLimit.
+	UserRateLimit string
 	// Providers are the external identity providers of the sign-in page
 	// (Google, GitHub; docs/console.md); none: password only.
 	Providers []Provider

@@ -13,6 +13,19 @@ import (
 // none: the shipped Caddyfile's {$HUB_RATE_LIMIT:1000/hour}.
 const DefaultRateLimit = "1000/hour"
 
+// DefaultUserRateLimit is the gateway's per-user quota across keys and
+// tokens when the operator sets none: the shipped Caddyfile's
+// {$HUB_USER_RATE_LIMIT:5000/hour}.
+const DefaultUserRateLimit = "5000/hour"
+
+// quotaView is the usage page's quota section.
+type quotaView struct {
+	Keys []quotaRow
+	// User is the account's quota across all keys and tokens (Limit ""
+	// when off).
+	User quotaRow
+}
+
 // quotaRow is one active key's quota on the usage page.
 type quotaRow struct {
 	Key       auth.KeyInfo
@@ -47,10 +60,11 @@ func parseRate(s string) (n int64, unit string, w time.Duration, ok bool) {
 // while the gateway's GCRA has already refilled part of the older ones:
 // the estimate is never above what the gateway would allow (docs/console.md,
 // "Remaining quota").
-func (c *Console) quotas(ctx context.Context, userID int64) ([]quotaRow, error) {
+func (c *Console) quotas(ctx context.Context, userID int64) (quotaView, error) {
+	var out quotaView
 	keys, err := c.d.Auth.ListAPIKeys(ctx, userID)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	def := c.d.DefaultRateLimit
 	if def == "" {
@@ -58,7 +72,16 @@ func (c *Console) quotas(ctx context.Context, userID int64) ([]quotaRow, error) 
 	}
 	now := c.d.Now()
 	counts := map[time.Duration]map[string]int64{} // one audit query per window length
-	var out []quotaRow
+	count := func(w time.Duration) (map[string]int64, error) {
+		if counts[w] == nil {
+			m, err := c.d.Audit.KeyCounts(ctx, strconv.FormatInt(userID, 10), now.Add(-w))
+			if err != nil {
+				return nil, err
+			}
+			counts[w] = m
+		}
+		return counts[w], nil
+	}
 	for _, k := range keys {
 		if k.Status != "active" && k.Status != "expiring_soon" {
 			continue
@@ -70,17 +93,34 @@ func (c *Console) quotas(ctx context.Context, userID int64) ([]quotaRow, error) 
 		n, unit, w, ok := parseRate(row.Limit)
 		if !ok {
 			row.Limit = "" // "off": no per-key quota
-			out = append(out, row)
+			out.Keys = append(out.Keys, row)
 			continue
 		}
-		if counts[w] == nil {
-			if counts[w], err = c.d.Audit.KeyCounts(ctx, strconv.FormatInt(userID, 10), now.Add(-w)); err != nil {
-				return nil, err
-			}
+		m, err := count(w)
+		if err != nil {
+			return out, err
 		}
-		row.Quota, row.Window, row.Used = n, unit, counts[w][k.ID]
+		row.Quota, row.Window, row.Used = n, unit, m[k.ID]
 		row.Remaining = max(0, n-row.Used)
-		out = append(out, row)
+		out.Keys = append(out.Keys, row)
+	}
+	// The per-user quota counts every request the gateway attributed to
+	// the user (keys, login JWTs, OAuth2 tokens: user_id set), not the
+	// console's own, which it sees as anonymous.
+	user := c.d.UserRateLimit
+	if user == "" {
+		user = DefaultUserRateLimit
+	}
+	if n, unit, w, ok := parseRate(user); ok {
+		m, err := count(w)
+		if err != nil {
+			return out, err
+		}
+		var used int64
+		for _, v := range m {
+			used += v
+		}
+		out.User = quotaRow{Limit: user, Quota: n, Window: unit, Used: used, Remaining: max(0, n-used)}
 	}
 	return out, nil
 }

@@ -54,7 +54,7 @@ func shipRecords(t *testing.T, d *db.DB, userID int64, recs []struct {
 // requests and other keys' requests are not.
 func TestUsageRemainingQuota(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
-		e := newEnv(t, d, func(c *server.Config) { c.DefaultRateLimit = "5/hour" })
+		e := newEnv(t, d, func(c *server.Config) { c.DefaultRateLimit, c.UserRateLimit = "5/hour", "10/hour" })
 		ctx := context.Background()
 		uid := strconv.FormatInt(e.user.ID, 10)
 		plain, err := e.a.CreateAPIKey(ctx, uid, auth.CreateKeyRequest{Name: "plain", Scopes: []string{"read"}})
@@ -111,6 +111,12 @@ func TestUsageRemainingQuota(t *testing.T) {
 		}
 		if row(gone.ID) != "" {
 			t.Error("a revoked key has a quota row")
+		}
+		// The account: every request of the last hour with the user's id
+		// but the 429 (3 plain, 2 own, 1 without a key), whatever the key.
+		acct := regexp.MustCompile(`<p data-quota="account">(.*?)</p>`).FindStringSubmatch(p.body)
+		if acct == nil || !strings.Contains(regexp.MustCompile(`<[^>]+>`).ReplaceAllString(acct[1], ""), "4 of 10 left (10/hour; 6 used in the last hour)") {
+			t.Errorf("account quota: %v", acct)
 		}
 	})
 }

@@ -78,6 +78,9 @@ type Config struct {
 	// (HUB_RATE_LIMIT, read by both processes): the console's usage page
 	// shows what is left of it. "" means the shipped default.
 	DefaultRateLimit string
+	// UserRateLimit is the gateway's per-user quota (HUB_USER_RATE_LIMIT),
+	// shown the same way. "" means the shipped default.
+	UserRateLimit string
 	// ConnectorKeys is HUB_CONNECTOR_KEYS (docs/connectors.md); nil:
 	// connectors are disabled (the admin API answers 503).
 	ConnectorKeys *connectors.Keyring
@@ -146,7 +149,7 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	hooks.Register(mux)
 	// The developer console (docs/console.md): pages over the same services.
 	console.New(console.Deps{Auth: a, OAuth: o, Audit: au, Anomalies: anomaly.NewStore(d, cfg.Now), Webhooks: hooks,
-		GraphiQL: cfg.GraphQLIntrospection, DefaultRateLimit: cfg.DefaultRateLimit,
+		GraphiQL: cfg.GraphQLIntrospection, DefaultRateLimit: cfg.DefaultRateLimit, UserRateLimit: cfg.UserRateLimit,
 		Providers: cfg.ConsoleProviders, PublicURL: cfg.PublicURL, GatewaySecret: cfg.GatewaySecret, Now: cfg.Now, Logger: cfg.Logger}).Register(mux)
 	if len(cfg.AcceptSecret) > 0 {
 		// Rollover step 2: secrets sealed under the old key move to the

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/hubchantier/hubgate/integration/standins/oidc"
 	"github.com/hubchantier/hubgate/internal/testutil"
 )
 
@@ -132,11 +134,53 @@ func (p *pageErrors) check(t *testing.T) {
 	}
 }
 
-// shot saves a PNG of the viewport to docs/console/<name>.png.
+// maskSecrets replaces, on the page, the text of every secret shown once
+// (an API key, a webhook signing secret) by its non-secret prefix and
+// dots, and returns a script that puts the values back: a screenshot never
+// holds a usable secret. CDP's Runtime.evaluate is not the page's script,
+// so the page's CSP (no inline script) does not apply to it.
+const maskSecrets = `(() => {
+  const saved = [];
+  document.querySelectorAll('#new-key, #new-secret').forEach(i => {
+    saved.push([i.id, i.value]);
+    const keep = i.value.startsWith('hbc_') ? i.value.lastIndexOf('_') + 1 : i.value.indexOf('_') + 1;
+    i.value = i.value.slice(0, keep) + '•'.repeat(24);
+  });
+  return JSON.stringify(saved);
+})()`
+
+// screenshots says whether the test rewrites docs/console/*.png: only when
+// asked (HUB_CONSOLE_SCREENSHOTS=1, docs/console.md), so a test run leaves
+// the tree clean.
+var screenshots = os.Getenv("HUB_CONSOLE_SCREENSHOTS") == "1"
+
+// shot saves a PNG of the viewport to docs/console/<name>.png, secrets
+// masked (maskSecrets), when screenshots are asked for; else it does
+// nothing.
 func shot(name string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		if !screenshots {
+			return chromedp.Void{}, nil
+		}
+		saved, err := chromedp.Evaluate[string](maskSecrets)(ctx, tg)
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		// The masked page must hold no secret: not in a value, not in text.
+		leak, err := chromedp.Evaluate[bool](`[...document.querySelectorAll('input')].some(i => /^(hbc_[^_]+_[^\u2022]|whsec_[^\u2022])/.test(i.value)) ||
+			/whsec_[A-Za-z0-9+\/]{8}|hbc_[a-z0-9]+_[A-Za-z0-9]{8}/.test(document.body.innerText)`)(ctx, tg)
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		if leak {
+			return chromedp.Void{}, fmt.Errorf("screenshot %s: a secret is still on the page after masking", name)
+		}
 		buf, err := chromedp.CaptureScreenshot()(ctx, tg)
 		if err != nil {
+			return chromedp.Void{}, err
+		}
+		if _, err := chromedp.Evaluate[any](`(saved => JSON.parse(saved).forEach(([id, v]) => { document.getElementById(id).value = v; }))(`+
+			strconv.Quote(saved)+`)`)(ctx, tg); err != nil {
 			return chromedp.Void{}, err
 		}
 		dir := filepath.Join(testutil.RepoRoot(), "docs", "console")
@@ -175,7 +219,14 @@ func grant(base, name string) chromedp.Action[chromedp.Void] {
 // is screenshotted into docs/console/.
 func TestConsoleBrowserE2E(t *testing.T) {
 	ctx, errs := newBrowser(t)
-	s := newStack(t, backends[0])
+	// Webhooks may target the test's loopback receiver, as with make run;
+	// "Sign in with Google" goes to the loopback identity provider.
+	idp := oidc.New()
+	t.Cleanup(idp.Close)
+	s := newStackEnv(t, []string{"HUB_WEBHOOK_ALLOW_PRIVATE=true",
+		"HUB_CONSOLE_GOOGLE_CLIENT_ID=" + idp.ClientID, "HUB_CONSOLE_GOOGLE_CLIENT_SECRET=" + idp.ClientSecret,
+		"HUB_CONSOLE_GOOGLE_URLS=" + idp.URL + "/google/auth " + idp.URL + "/google/token " + idp.URL + "/google/userinfo"})
+	rc := newHookReceiver(t)
 	s.createUser("root@example.com", "admin")
 	s.createUser("dev@example.com", "conducteur")
 	base := s.gw.URL
@@ -192,6 +243,21 @@ func TestConsoleBrowserE2E(t *testing.T) {
 	)
 	if title := get(t, ctx, chromedp.Text(`#swagger-ui .info .title`)); !strings.Contains(title, "Hub Chantier") {
 		t.Fatalf("the docs page renders %q", title)
+	}
+	// The docs page links GraphiQL (introspection is on by default), which
+	// the gateway serves to a browser without a credential.
+	step(t, ctx, "GraphiQL",
+		chromedp.Click(`//main//a[normalize-space()="GraphiQL"]`),
+		chromedp.WaitVisible(`.graphiql-container`),
+		shot("graphiql"),
+	)
+	if loc := get(t, ctx, chromedp.Location()); loc != base+"/graphql" {
+		t.Fatalf("the GraphiQL link leads to %s", loc)
+	}
+	// Its default Headers must be sendable: a non-Latin-1 placeholder made
+	// every fetch fail in the browser before reaching the gateway.
+	if text := get(t, ctx, chromedp.Text(`.graphiql-container`)); strings.Contains(text, "ISO-8859-1") {
+		t.Fatalf("GraphiQL cannot send its requests: %.300s", text)
 	}
 
 	// Sign in and create a key.
@@ -239,8 +305,39 @@ func TestConsoleBrowserE2E(t *testing.T) {
 	}
 	keyRequest := r.header.Get("X-Request-Id")
 
+	// A webhook for api_key.revoked, made in the console: its signing
+	// secret is shown once, with Copy.
+	step(t, ctx, "create a webhook",
+		chromedp.Click(`//nav//a[normalize-space()="Webhooks"]`),
+		chromedp.WaitVisible(`//h1[normalize-space()="Webhooks"]`),
+		chromedp.Click(`//a[normalize-space()="Add webhook"]`),
+		chromedp.WaitVisible(`#url`),
+		chromedp.SendKeys(`#url`, rc.URL+"/hooks/hub"),
+		chromedp.SendKeys(`#description`, "erp listener"),
+		chromedp.Click(`//label[normalize-space()="api_key.revoked"]/input`),
+		shot("webhook-create"),
+		chromedp.Click(`//form//button[normalize-space()="Add webhook"]`),
+		chromedp.WaitVisible(`#new-secret`),
+		chromedp.Click(`//button[normalize-space()="Copy"]`),
+		chromedp.WaitVisible(`//span[@id="new-secret-status" and contains(., "Copied")]`),
+		shot("webhook-created"),
+	)
+	hookSecret := get(t, ctx, chromedp.Value(`#new-secret`))
+	rc.mu.Lock()
+	rc.secret = hookSecret // the receiver verifies signatures with the secret the page showed
+	rc.mu.Unlock()
+	if copied := get(t, ctx, chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise)); !strings.HasPrefix(hookSecret, "whsec_") || copied != hookSecret {
+		t.Fatalf("webhook secret %q, clipboard %q", hookSecret, copied)
+	}
+	step(t, ctx, "webhooks list", chromedp.Navigate(base+"/console/webhooks"),
+		chromedp.WaitVisible(`//td//code[contains(., "/hooks/hub")]`), shot("webhooks"))
+	if html := get(t, ctx, chromedp.OuterHTML(`html`)); strings.Contains(html, hookSecret[len(hookSecret)-20:]) {
+		t.Fatal("the webhook secret is on the list page")
+	}
+
 	// Revoke through the confirmation dialog (its confirm button says Revoke).
 	step(t, ctx, "revoke",
+		chromedp.Navigate(base+"/console/api-keys"),
 		chromedp.Click(`//tr[td[contains(., "erp-sync")]]//a[normalize-space()="Revoke"]`),
 		chromedp.WaitVisible(`#revoke-dialog`),
 		shot("api-key-revoke-dialog"),
@@ -256,6 +353,61 @@ func TestConsoleBrowserE2E(t *testing.T) {
 		return s.gwDo("GET", "/api/v1/chantiers", nil, bearer(secret)...).status == http.StatusUnauthorized
 	})
 
+	// The revocation is an api_key.revoked event: the webhook receives it,
+	// signed with the secret the page showed, and its page lists the
+	// delivery; Redeliver sends the same event again.
+	eventually(t, 30*time.Second, "the webhook delivery", func() bool { return rc.resources("api_key.revoked")[keyID] })
+	delivered := `//tr[@data-delivery and .//span[normalize-space()="Delivered"]]`
+	eventually(t, 30*time.Second, "the delivery on the webhook's page", func() bool {
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx,
+			chromedp.Navigate(base+"/console/webhooks"),
+			chromedp.Click(`//a[normalize-space()="Deliveries"]`),
+			chromedp.WaitVisible(`//h2[normalize-space()="Deliveries"]`),
+		); err != nil {
+			return false
+		}
+		n, err := chromedp.Run(sctx, chromedp.Evaluate[int](fmt.Sprintf(
+			`document.evaluate(%q, document, null, XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null).snapshotLength`, delivered)))
+		return err == nil && n == 1
+	})
+	step(t, ctx, "redeliver",
+		shot("webhook-deliveries"),
+		chromedp.Click(delivered+`//button[normalize-space()="Redeliver"]`),
+		chromedp.WaitVisible(`//p[@role="status" and contains(., "queued for delivery again")]`),
+	)
+	eventually(t, 30*time.Second, "the redelivery", func() bool {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		for _, n := range rc.acked {
+			if n == 2 {
+				return true
+			}
+		}
+		return false
+	})
+	rc.mu.Lock()
+	if len(rc.bad) > 0 {
+		t.Fatalf("the receiver refused deliveries: %v", rc.bad)
+	}
+	rc.mu.Unlock()
+	step(t, ctx, "rotate the webhook secret",
+		chromedp.Click(`//button[normalize-space()="Rotate secret"]`),
+		chromedp.WaitVisible(`#new-secret`),
+	)
+	if rotated := get(t, ctx, chromedp.Value(`#new-secret`)); !strings.HasPrefix(rotated, "whsec_") || rotated == hookSecret {
+		t.Fatalf("rotated secret %q", rotated)
+	}
+	step(t, ctx, "delete the webhook",
+		chromedp.Click(`//main//a[normalize-space()="Delete"]`),
+		chromedp.WaitVisible(`#delete-dialog`),
+		shot("webhook-delete-dialog"),
+		chromedp.Click(`//dialog[@id="delete-dialog"]//button[normalize-space()="Delete"]`),
+		chromedp.WaitVisible(`//p[@role="status" and contains(., "was deleted")]`),
+		chromedp.WaitVisible(`//p[contains(., "You have no webhooks yet")]`),
+	)
+
 	// The user's other pages.
 	step(t, ctx, "user pages",
 		chromedp.Navigate(base+"/console/apps"),
@@ -270,7 +422,15 @@ func TestConsoleBrowserE2E(t *testing.T) {
 
 	// An administrator finds the key's request in the audit viewer (the
 	// gateway ships records in the background: poll).
-	step(t, ctx, "admin sign-in", signIn(base, "root@example.com"))
+	// The administrator signs in with Google (the stand-in says the
+	// address is verified): the flow goes through the gateway both ways.
+	idp.SetGoogleUser("root@example.com", true)
+	step(t, ctx, "admin sign-in with Google",
+		chromedp.Navigate(base+"/console/login"),
+		chromedp.Click(`//a[normalize-space()="Sign in with Google"]`),
+		chromedp.WaitVisible(`//h1[normalize-space()="API keys"]`),
+		chromedp.WaitVisible(`//span[@class="who" and contains(., "root@example.com")]`),
+	)
 	row := fmt.Sprintf(`//a[@href="/console/admin/audit/%s"]`, keyRequest)
 	eventually(t, 30*time.Second, "the key's request in the audit viewer", func() bool {
 		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)

@@ -76,6 +76,10 @@ commands:
 environment: HUB_DB (default data/hub.db, or postgres://…), HUB_ADDR (default
 127.0.0.1:9000), HUB_GATEWAY_SECRET, HUB_JWT_ISSUER, HUB_JWT_AUDIENCE,
 HUB_PUBLIC_URL, HUB_GRAPHQL_INTROSPECTION (on|off, default on),
+HUB_RATE_LIMIT and HUB_USER_RATE_LIMIT (the gateway's quotas, for the console's usage page),
+HUB_CONSOLE_GOOGLE_CLIENT_ID, HUB_CONSOLE_GOOGLE_CLIENT_SECRET, HUB_CONSOLE_GOOGLE_URLS,
+HUB_CONSOLE_GITHUB_CLIENT_ID, HUB_CONSOLE_GITHUB_CLIENT_SECRET, HUB_CONSOLE_GITHUB_URLS
+(the console's external sign-in, docs/console.md),
 HUB_LOGIN_MAX_FAILURES (default 5), HUB_LOGIN_FAILURE_WINDOW
 (default 15m), HUB_SEED_PASSWORD; events and webhooks (docs/events.md,
 docs/webhooks.md): HUB_EVENTS_POLL, HUB_EVENTS_BACKOFF_BASE, HUB_EVENTS_LEASE, HUB_EVENTS_RETENTION,

@@ -47,6 +47,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	providers, err := c.consoleProviders()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(c.stderr, nil))
@@ -89,10 +93,15 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		Dispatch:      true,
 		// GraphQL introspection and GraphiQL (docs/graphql.md).
 		GraphQLIntrospection: introspection,
-		ConnectorKeys:        connKeys,
-		Connectors:           connOpts,
-		Jobs:                 jobOpts,
-		Schedule:             true,
+		// The gateway's per-key default, for the console's remaining quota.
+		DefaultRateLimit: c.env("HUB_RATE_LIMIT", ""),
+		UserRateLimit:    c.env("HUB_USER_RATE_LIMIT", ""),
+		// "Sign in with Google / GitHub" on the console (docs/console.md).
+		ConsoleProviders: providers,
+		ConnectorKeys:    connKeys,
+		Connectors:       connOpts,
+		Jobs:             jobOpts,
+		Schedule:         true,
 	}, d)
 	if err != nil {
 		return err

@@ -44,6 +44,9 @@ type usageData struct {
 	Bars []bar
 	Keys []keyCount
 	Max  int64
+	// Quotas are the active keys' and the account's quotas and what is
+	// left of them.
+	Quotas quotaView
 }
 
 type bar struct {
@@ -80,5 +83,9 @@ func (c *Console) usage(q *req) {
 		d.Keys = append(d.Keys, keyCount{k, n})
 	}
 	sort.Slice(d.Keys, func(i, j int) bool { return d.Keys[i].Count > d.Keys[j].Count })
+	if d.Quotas, err = c.quotas(q.r.Context(), q.user.ID); err != nil {
+		c.fail(q.w, q.r, err)
+		return
+	}
 	c.render(q, http.StatusOK, "usage.html", view{Title: "Usage", Nav: "usage", Data: d})
 }

@@ -27,7 +27,9 @@ import (
 	"github.com/hubchantier/hubgate/upstream/anomaly"
 	"github.com/hubchantier/hubgate/upstream/audit"
 	"github.com/hubchantier/hubgate/upstream/auth"
+	"github.com/hubchantier/hubgate/upstream/authz"
 	"github.com/hubchantier/hubgate/upstream/oauth"
+	"github.com/hubchantier/hubgate/upstream/webhooks"
 )
 
 // Prefix is where the console is served.
@@ -53,6 +55,26 @@ type Deps struct {
 	Audit *audit.Store
 	// Anomalies lists the gateways' detections.
 	Anomalies *anomaly.Store
+	// Webhooks manages the user's webhook endpoints and their deliveries;
+	// nil: no Webhooks page (404).
+	Webhooks *webhooks.Service
+	// GraphiQL says the GraphiQL explorer is served at GET /graphql
+	// (introspection on): the API docs page links it.
+	GraphiQL bool
+	// DefaultRateLimit is the gateway's per-key default ("1000/hour",
+	// "off"; the HUB_RATE_LIMIT the gateway reads): the usage page's
+	// remaining quota of a key without its own rate_limit. "" means
+	// DefaultRateLimit.
+	DefaultRateLimit string
+	// UserRateLimit is the gateway's per-user quota across keys and tokens
+	// (HUB_USER_RATE_LIMIT, "off" for none); "" means DefaultUserRateLimit.
+	UserRateLimit string
+	// Providers are the external identity providers of the sign-in page
+	// (Google, GitHub; docs/console.md); none: password only.
+	Providers []Provider
+	// PublicURL is the gateway's external URL (HUB_PUBLIC_URL), the base
+	// of the providers' redirect URI; "" means the request's host.
+	PublicURL string
 	// GatewaySecret seals the acting user into the audit report header
 	// (auditchain.SealAccount), so hub_audit attributes console requests.
 	GatewaySecret []byte
@@ -80,8 +102,8 @@ func New(d Deps) *Console {
 	return &Console{d: d, log: d.Logger.With("component", "console"), pages: parsePages()}
 }
 
-// parsePages parses each page template with the shared layout, so every
-// page defines its own "content".
+// parsePages parses each page template with the shared layout and the
+// partials (templates/_*.html), so every page defines its own "content".
 func parsePages() map[string]*template.Template {
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
@@ -90,10 +112,10 @@ func parsePages() map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, n := range names {
 		base := n[len("templates/"):]
-		if base == "layout.html" {
+		if base == "layout.html" || base[0] == '_' {
 			continue
 		}
-		out[base] = template.Must(template.New(base).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n))
+		out[base] = template.Must(template.New(base).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", n))
 	}
 	return out
 }
@@ -109,6 +131,8 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"{$}", c.page(anyone, c.home))
 	mux.HandleFunc("GET "+Prefix+"login", c.loginPage)
 	mux.HandleFunc("POST "+Prefix+"login", c.login)
+	mux.HandleFunc("GET "+Prefix+"login/{provider}", c.externalStart)
+	mux.HandleFunc("GET "+Prefix+"login/{provider}/callback", c.externalCallback)
 	mux.HandleFunc("POST "+Prefix+"logout", c.page(signedIn, c.logout))
 	mux.HandleFunc("GET "+Prefix+"docs", c.page(anyone, c.docs))
 
@@ -121,6 +145,14 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"apps", c.page(signedIn, c.apps))
 	mux.HandleFunc("POST "+Prefix+"apps/{client_id}/revoke", c.page(signedIn, c.revokeApp))
 	mux.HandleFunc("GET "+Prefix+"usage", c.page(signedIn, c.usage))
+	mux.HandleFunc("GET "+Prefix+"webhooks", c.page(signedIn, c.hooks))
+	mux.HandleFunc("GET "+Prefix+"webhooks/new", c.page(signedIn, c.newHook))
+	mux.HandleFunc("POST "+Prefix+"webhooks", c.page(signedIn, c.createHook))
+	mux.HandleFunc("GET "+Prefix+"webhooks/{id}", c.page(signedIn, c.hook))
+	mux.HandleFunc("POST "+Prefix+"webhooks/{id}/rotate", c.page(signedIn, c.rotateHook))
+	mux.HandleFunc("GET "+Prefix+"webhooks/{id}/delete", c.page(signedIn, c.confirmDeleteHook))
+	mux.HandleFunc("POST "+Prefix+"webhooks/{id}/delete", c.page(signedIn, c.deleteHook))
+	mux.HandleFunc("POST "+Prefix+"webhooks/{id}/deliveries/{delivery}/redeliver", c.page(signedIn, c.redeliver))
 
 	mux.HandleFunc("GET "+Prefix+"admin/audit", c.page(admin, c.auditList))
 	mux.HandleFunc("GET "+Prefix+"admin/audit/{request_id}", c.page(admin, c.auditRecord))
@@ -205,12 +237,18 @@ type view struct {
 	Now    time.Time
 	Data   any
 	Static string
+	// Webhooks: the signed-in user may manage webhooks (the nav shows the page).
+	Webhooks bool
+	// GraphiQL: the GraphiQL explorer is served at /graphql.
+	GraphiQL bool
 }
 
 // render executes a page into a buffer first, so a template failure is a
 // clean 500, not half a page.
 func (c *Console) render(q *req, status int, name string, v view) {
 	v.User = q.user
+	v.GraphiQL = c.d.GraphiQL
+	v.Webhooks = q.user != nil && c.d.Webhooks != nil && mayWebhooks(q.user.Role, authz.Read)
 	if q.sess != "" {
 		v.CSRF = c.d.OAuth.SessionCSRF(q.sess)
 	}

@@ -35,9 +35,17 @@ type env struct {
 	user  auth.User
 }
 
-func newEnv(t *testing.T, d *db.DB) *env {
+func newEnv(t *testing.T, d *db.DB, opts ...func(*server.Config)) *env {
 	t.Helper()
-	h, a, err := server.New(context.Background(), server.Config{GatewaySecret: secret, BcryptCost: bcrypt.MinCost}, d)
+	cfg := server.Config{GatewaySecret: secret, BcryptCost: bcrypt.MinCost}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	// The service's background work (the event dispatcher, when an option
+	// starts it) ends with the test.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h, a, err := server.New(ctx, cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}

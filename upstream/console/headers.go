@@ -69,6 +69,18 @@ var funcs = map[string]any{
 		}
 		return s
 	},
+	// deliveryLabel is the words of a webhook delivery status.
+	"deliveryLabel": func(s string) string {
+		switch s {
+		case "pending":
+			return "Pending"
+		case "succeeded":
+			return "Delivered"
+		case "failed":
+			return "Failed"
+		}
+		return s
+	},
 	"ms":  func(f float64) string { return fmt.Sprintf("%.1f ms", f) },
 	"add": func(a, b int) int { return a + b },
 }

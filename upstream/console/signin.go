@@ -13,6 +13,8 @@ import (
 // signInData feeds the sign-in page.
 type signInData struct {
 	Email, Next, LoginCSRF string
+	// Providers are the external sign-in buttons.
+	Providers []Provider
 }
 
 // home is the console's start page.
@@ -39,7 +41,7 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.render(q, http.StatusOK, "login.html", view{Title: "Sign in", Nav: "login",
-		Data: signInData{Next: safeNext(r.URL.Query().Get("next")), LoginCSRF: c.d.OAuth.SignInCSRF(w, r)}})
+		Data: signInData{Next: safeNext(r.URL.Query().Get("next")), LoginCSRF: c.d.OAuth.SignInCSRF(w, r), Providers: c.d.Providers}})
 }
 
 // login is POST /console/login: the same password check, per-account
@@ -52,7 +54,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
-	d := signInData{Email: f.Get("email"), Next: safeNext(f.Get("next"))}
+	d := signInData{Email: f.Get("email"), Next: safeNext(f.Get("next")), Providers: c.d.Providers}
 	if !c.d.OAuth.CheckSignInCSRF(r, f.Get("csrf_token")) {
 		d.LoginCSRF = c.d.OAuth.SignInCSRF(w, r)
 		c.render(q, http.StatusForbidden, "login.html", view{Title: "Sign in", Nav: "login", Data: d,

@@ -73,6 +73,16 @@ type Config struct {
 	// GraphQLIntrospection enables introspection and the GraphiQL page of
 	// /graphql (HUB_GRAPHQL_INTROSPECTION; docs/graphql.md).
 	GraphQLIntrospection bool
+	// ConsoleProviders are the console's external sign-in providers
+	// (Google, GitHub; docs/console.md); none: password only.
+	ConsoleProviders []console.Provider
+	// DefaultRateLimit is the gateway's per-key default rate limit
+	// (HUB_RATE_LIMIT, read by both processes): the console's usage page
+	// shows what is left of it. "" means the shipped default.
+	DefaultRateLimit string
+	// UserRateLimit is the gateway's per-user quota (HUB_USER_RATE_LIMIT),
+	// shown the same way. "" means the shipped default.
+	UserRateLimit string
 	// ConnectorKeys is HUB_CONNECTOR_KEYS (docs/connectors.md); nil:
 	// connectors are disabled (the admin API answers 503).
 	ConnectorKeys *connectors.Keyring
@@ -126,9 +136,6 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 	anomaly.New(d, cfg.GatewaySecret, deriveKey(cfg.GatewaySecret, "cursor"), cfg.Now).AcceptSecret(cfg.AcceptSecret).Register(mux)
 	au := audit.New(d, deriveKey(cfg.GatewaySecret, "audit-cursor"))
 	au.Register(mux, cfg.GatewaySecret, cfg.AcceptSecret)
-	// The developer console (docs/console.md): pages over the same services.
-	console.New(console.Deps{Auth: a, OAuth: o, Audit: au, Anomalies: anomaly.NewStore(d, cfg.Now),
-		GatewaySecret: cfg.GatewaySecret, Now: cfg.Now, Logger: cfg.Logger}).Register(mux)
 	// Outbound webhooks (docs/webhooks.md): the API, and the dispatcher's
 	// "webhook" target; the dispatcher fans the outbox out (docs/events.md).
 	if cfg.Webhooks.Logger == nil {
@@ -142,6 +149,10 @@ func New(ctx context.Context, cfg Config, d *db.DB) (http.Handler, *auth.Service
 		return nil, nil, err
 	}
 	hooks.Register(mux)
+	// The developer console (docs/console.md): pages over the same services.
+	console.New(console.Deps{Auth: a, OAuth: o, Audit: au, Anomalies: anomaly.NewStore(d, cfg.Now), Webhooks: hooks,
+		GraphiQL: cfg.GraphQLIntrospection, DefaultRateLimit: cfg.DefaultRateLimit, UserRateLimit: cfg.UserRateLimit,
+		Providers: cfg.ConsoleProviders, PublicURL: cfg.PublicURL, GatewaySecret: cfg.GatewaySecret, Now: cfg.Now, Logger: cfg.Logger}).Register(mux)
 	if len(cfg.AcceptSecret) > 0 {
 		// Rollover step 2: secrets sealed under the old key move to the
 		// new one, so step 3 (dropping the old secret) loses none.

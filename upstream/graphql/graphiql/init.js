@@ -9,7 +9,7 @@
     fetcher: fetcher,
     defaultEditorToolsVisibility: true,
     shouldPersistHeaders: false,
-    defaultHeaders: '{"Authorization": "Bearer hbc_…"}',
+    defaultHeaders: '{"Authorization": "Bearer <your API key>"}',
     defaultQuery: '{\n  chantiers(first: 5) {\n    nodes { id nom statut affectations(first: 3) { user { nom } } }\n    pageInfo { hasNextPage endCursor }\n  }\n}\n',
   }));
 })();

@@ -4,7 +4,8 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/hubchantier/hubgate/internal/jsonenc"
 )
 
 // This file appends JSON values to a byte slice exactly as encoding/json
@@ -12,61 +13,9 @@ import (
 // reflection or a compaction pass: hot responses (lists) are built in one
 // buffer. TestAppendMatchesEncodingJSON holds them to encoding/json's bytes.
 
-const hex = "0123456789abcdef"
-
-// AppendString appends s as a JSON string, escaped as json.Marshal does:
-// <, > and & as \u003c…, U+2028 and U+2029 escaped, invalid UTF-8 replaced
-// by U+FFFD.
-func AppendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// AppendString appends s as a JSON string, escaped as json.Marshal does
+// (internal/jsonenc, shared with the gateway's hand-written encoders).
+func AppendString(b []byte, s string) []byte { return jsonenc.AppendString(b, s) }
 
 // AppendFloat appends f as json.Marshal encodes a float64 (ES6 number
 // formatting). NaN and infinities, which JSON cannot hold, become null.
@@ -74,21 +23,7 @@ func AppendFloat(b []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(b, "null"...)
 	}
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// clean up e-09 to e-9
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
+	return jsonenc.AppendFloat(b, f)
 }
 
 // AppendValue appends a scalar (string, int64, int, float64, bool or nil)

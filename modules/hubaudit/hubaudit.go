@@ -199,10 +199,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.log.Warn("no hub app: audit records are journaled but not shipped, and bodies are not hashed", zap.Error(err))
 	}
 	h.ready = make(chan struct{})
+	// Refused here, not at start: a config that fails while its apps
+	// start has already begun serving, and stopping it disturbs the
+	// connections of the running one.
+	if err := checkJournalChange(h.Journal, h.AllowJournalChange); err != nil {
+		return err
+	}
 	open := func() error {
-		if err := checkJournalChange(h.Journal, h.AllowJournalChange); err != nil {
-			return err
-		}
 		p, err := acquire(h.Journal, h.SegmentSize, h.BatchSize, time.Duration(h.ShipInterval), sinkCfg, h.metrics, caddy.Log().Named("hub_audit"))
 		if err != nil {
 			return err

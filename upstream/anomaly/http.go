@@ -48,20 +48,8 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/admin/anomalies", s.handleList)
 }
 
-// internal guards a gateway-only endpoint like upstream/auth does
-// (contract.ValidGatewayAuthorization).
-func (s *Service) internal(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !contract.ValidGatewayAuthorization(r.Header.Get("Authorization"), s.secrets...) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hubchantier-internal"`)
-			httpx.Problem(w, r, problem.New(http.StatusUnauthorized, "gateway-secret", "Unauthorized",
-				"internal endpoints need Authorization: Bearer <HUB_GATEWAY_SECRET>"))
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		h(w, r)
-	})
-}
+// internal guards a gateway-only endpoint (httpx.GatewayOnly).
+func (s *Service) internal(h http.HandlerFunc) http.Handler { return httpx.GatewayOnly(s.secrets, h) }
 
 // handleIngest stores one event: 201 when new, 200 when the event id was
 // already stored (a gateway's retry), 400 on an invalid event.

@@ -23,24 +23,8 @@ const (
 // updates or deletes a record.
 func (s *Store) Register(mux *http.ServeMux, gatewaySecret []byte, accept ...[]byte) {
 	s.WithGatewaySecret(gatewaySecret, accept...)
-	mux.Handle("POST "+contract.PathAudit, internalOnly(append([][]byte{gatewaySecret}, accept...), s.handleIngest))
+	mux.Handle("POST "+contract.PathAudit, httpx.GatewayOnly(append([][]byte{gatewaySecret}, accept...), s.handleIngest))
 	mux.HandleFunc("GET /api/v1/admin/audit-logs", s.handleList)
-}
-
-// internalOnly accepts only "Authorization: Bearer <gateway secret>"
-// (contract.ValidGatewayAuthorization: compared in constant time on hashes,
-// the length does not leak either).
-func internalOnly(secrets [][]byte, h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !contract.ValidGatewayAuthorization(r.Header.Get("Authorization"), secrets...) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hubchantier-internal"`)
-			httpx.Problem(w, r, problem.New(http.StatusUnauthorized, "gateway-secret", "Unauthorized",
-				"internal endpoints need Authorization: Bearer <HUB_GATEWAY_SECRET>"))
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		h(w, r)
-	})
 }
 
 // handleIngest stores a batch {"records": [...], "checkpoint": {...}};

@@ -11,7 +11,6 @@ import (
 
 	"github.com/hubchantier/hubgate/internal/apikey"
 	"github.com/hubchantier/hubgate/internal/contract"
-	"github.com/hubchantier/hubgate/internal/problem"
 	"github.com/hubchantier/hubgate/upstream/db"
 	"github.com/hubchantier/hubgate/upstream/httpx"
 )
@@ -19,19 +18,9 @@ import (
 // MaxWait is the longest long-poll GET /internal/revocations accepts.
 const MaxWait = contract.MaxRevocationWait
 
-// internal guards a gateway-only endpoint: the caller must send
-// "Authorization: Bearer <GatewaySecret>" (contract.ValidGatewayAuthorization).
+// internal guards a gateway-only endpoint (httpx.GatewayOnly).
 func (s *Service) internal(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !contract.ValidGatewayAuthorization(r.Header.Get("Authorization"), s.o.GatewaySecret, s.o.AcceptSecret) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hubchantier-internal"`)
-			httpx.Problem(w, r, problem.New(http.StatusUnauthorized, "gateway-secret", "Unauthorized",
-				"internal endpoints need Authorization: Bearer <HUB_GATEWAY_SECRET>"))
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		h(w, r)
-	})
+	return httpx.GatewayOnly([][]byte{s.o.GatewaySecret, s.o.AcceptSecret}, h)
 }
 
 func (s *Service) handleIntrospect(w http.ResponseWriter, r *http.Request) {

@@ -80,19 +80,8 @@ func (m *Manager) AcceptSecret(secret []byte) *Manager {
 	return m
 }
 
-// internal guards an endpoint with the gateway secret.
-func (m *Manager) internal(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !contract.ValidGatewayAuthorization(r.Header.Get("Authorization"), m.secret...) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hubchantier-internal"`)
-			httpx.Problem(w, r, problem.New(http.StatusUnauthorized, "gateway-secret", "Unauthorized",
-				"internal endpoints need Authorization: Bearer <HUB_GATEWAY_SECRET>"))
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		h(w, r)
-	})
-}
+// internal guards an endpoint with the gateway secret (httpx.GatewayOnly).
+func (m *Manager) internal(h http.HandlerFunc) http.Handler { return httpx.GatewayOnly(m.secret, h) }
 
 func (m *Manager) handleBegin(w http.ResponseWriter, r *http.Request) {
 	var req contract.BatchTxBegin

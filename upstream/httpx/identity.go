@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hubchantier/hubgate/internal/assertion"
+	"github.com/hubchantier/hubgate/internal/contract"
 	"github.com/hubchantier/hubgate/internal/problem"
 )
 
@@ -39,5 +40,23 @@ func RequireAssertionAny(secrets [][]byte, now func() time.Time, next http.Handl
 			r.Header.Set("X-Request-Id", c.RequestID)
 		}
 		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), c)))
+	})
+}
+
+// GatewayOnly guards a gateway-only endpoint (/internal/*): the caller
+// must send "Authorization: Bearer <secret>" with one of secrets (the
+// current HUB_GATEWAY_SECRET and, during a rollover, the accepted one),
+// compared in constant time on hashes (contract.ValidGatewayAuthorization);
+// anything else is a 401 gateway-secret problem. Answers are never cached.
+func GatewayOnly(secrets [][]byte, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !contract.ValidGatewayAuthorization(r.Header.Get("Authorization"), secrets...) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hubchantier-internal"`)
+			Problem(w, r, problem.New(http.StatusUnauthorized, "gateway-secret", "Unauthorized",
+				"internal endpoints need Authorization: Bearer <HUB_GATEWAY_SECRET>"))
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		h(w, r)
 	})
 }

@@ -10,7 +10,6 @@ package dropbox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -104,26 +103,15 @@ func NewType(content Content) connectors.Type {
 			AuthParams: map[string]string{"token_access_type": "offline"},
 			Revoke:     revoke,
 		},
-		Validate: func(cfg map[string]any, env connectors.Env) error {
-			_, err := parse(cfg, env)
-			return err
-		},
-		New: func(id string, raw json.RawMessage, env connectors.Env) (connectors.Connector, error) {
-			var cfg map[string]any
-			if err := json.Unmarshal(raw, &cfg); err != nil {
-				return nil, err
-			}
-			c, err := parse(cfg, env)
-			if err != nil {
-				return nil, err
-			}
+		Validate: connectors.ValidateWith(parse),
+		New: connectors.NewWith(parse, func(c *Connector, env connectors.Env) error {
 			if env.Token == nil {
-				return nil, errors.New("dropbox needs the OAuth2 token manager")
+				return errors.New("dropbox needs the OAuth2 token manager")
 			}
 			c.env, c.content = env, content
 			c.client = &client{http: env.HTTP, api: c.apiURL, content: c.contentURL, limit: c.limit, token: env.Token}
-			return c, nil
-		},
+			return nil
+		}),
 	}
 }
 

@@ -49,24 +49,13 @@ var Type = connectors.Type{
 	Secrets: []string{"api_key"},
 	Jobs:    []string{connectors.JobMonthly, connectors.JobManual},
 	// Assumed: a few requests per second; one export is one request.
-	Rate:  rate.Limit(1),
-	Burst: 2,
-	Validate: func(cfg map[string]any, env connectors.Env) error {
-		_, err := parse(cfg, env)
-		return err
-	},
-	New: func(id string, raw json.RawMessage, env connectors.Env) (connectors.Connector, error) {
-		var cfg map[string]any
-		if err := json.Unmarshal(raw, &cfg); err != nil {
-			return nil, err
-		}
-		c, err := parse(cfg, env)
-		if err != nil {
-			return nil, err
-		}
+	Rate:     rate.Limit(1),
+	Burst:    2,
+	Validate: connectors.ValidateWith(parse),
+	New: connectors.NewWith(parse, func(c *Connector, env connectors.Env) error {
 		c.env = env
-		return c, nil
-	},
+		return nil
+	}),
 }
 
 // Connector exports to one Silae company.

@@ -51,28 +51,17 @@ const DefaultAPIURL = "https://slack.com/api"
 //	api_url         Web API base (default https://slack.com/api; stand-ins)
 //	signing_secret  Events API signing secret (secret), for inbound events
 var Type = connectors.Type{
-	Name:    "slack",
-	Secrets: []string{"webhook_url", "bot_token", "signing_secret"},
-	Events:  []string{events.ChantierCreated, events.SignalementCreated, events.APIKeyRotated, events.APIKeyExpiring},
-	Jobs:    []string{connectors.JobWeekly, connectors.JobManual},
-	Rate:    rate.Limit(1),
-	Burst:   3,
-	Validate: func(cfg map[string]any, env connectors.Env) error {
-		_, err := parse(cfg, env)
-		return err
-	},
-	New: func(id string, raw json.RawMessage, env connectors.Env) (connectors.Connector, error) {
-		var cfg map[string]any
-		if err := json.Unmarshal(raw, &cfg); err != nil {
-			return nil, err
-		}
-		c, err := parse(cfg, env)
-		if err != nil {
-			return nil, err
-		}
+	Name:     "slack",
+	Secrets:  []string{"webhook_url", "bot_token", "signing_secret"},
+	Events:   []string{events.ChantierCreated, events.SignalementCreated, events.APIKeyRotated, events.APIKeyExpiring},
+	Jobs:     []string{connectors.JobWeekly, connectors.JobManual},
+	Rate:     rate.Limit(1),
+	Burst:    3,
+	Validate: connectors.ValidateWith(parse),
+	New: connectors.NewWith(parse, func(c *Connector, env connectors.Env) error {
 		c.env = env
-		return c, nil
-	},
+		return nil
+	}),
 }
 
 // Connector posts to one Slack channel.

@@ -1,14 +1,10 @@
 package hubcache
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,71 +13,15 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/hubchantier/hubgate/internal/testutil"
+	"github.com/hubchantier/hubgate/internal/testutil/hubtest"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
 
 // clock is the shared injectable clock.
 type clock = testutil.Clock
-
-// stores returns the backends every behaviour test runs on: memory always,
-// Redis when HUB_TEST_REDIS_URL is set (with a unique prefix).
-func stores(t *testing.T) map[string]func(t *testing.T) hub.Store {
-	m := map[string]func(t *testing.T) hub.Store{
-		"memory": func(t *testing.T) hub.Store {
-			ms := &hub.MemoryStore{Name: "hubcache-test-" + randHex()}
-			if err := ms.Provision(caddy.Context{}); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = ms.Cleanup() })
-			return ms.Store()
-		},
-	}
-	if url := os.Getenv("HUB_TEST_REDIS_URL"); url != "" {
-		m["redis"] = func(t *testing.T) hub.Store { return redisStore(t, url) }
-	} else {
-		t.Log("Redis variants skipped: set HUB_TEST_REDIS_URL to run them")
-	}
-	return m
-}
-
-func redisStore(t *testing.T, url string) hub.Store {
-	prefix := "test:hubcache:" + randHex() + ":"
-	rs := &hub.RedisStore{URL: url, Prefix: prefix}
-	if err := rs.Provision(caddy.Context{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = rs.Cleanup()
-		// Leave nothing in the test database.
-		opts, err := redis.ParseURL(url)
-		if err != nil {
-			t.Logf("cleaning %s*: %v", prefix, err)
-			return
-		}
-		c := redis.NewClient(opts)
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		keys, err := c.Keys(ctx, prefix+"*").Result()
-		if err == nil && len(keys) > 0 {
-			err = c.Unlink(ctx, keys...).Err()
-		}
-		if err != nil {
-			t.Logf("cleaning %s*: %v", prefix, err)
-		}
-	})
-	return rs.Store()
-}
-
-func randHex() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // hubChantierRoutes are the hub_cache routes of the default Caddyfile:
 // Hub Chantier's aggregates (stats, planning) with their own TTLs.
@@ -225,3 +165,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// The store fixtures are internal/testutil/hubtest's.
+func stores(t *testing.T) map[string]func(t *testing.T) hub.Store {
+	return hubtest.Stores(t, "hubcache")
+}
+
+func redisStore(t *testing.T, url string) hub.Store { return hubtest.RedisStore(t, url, "hubcache") }
+
+var randHex = hubtest.RandHex

@@ -2,14 +2,11 @@ package hubidempotency
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,60 +15,10 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/hubchantier/hubgate/internal/testutil/hubtest"
 	"github.com/hubchantier/hubgate/modules/hub"
 )
-
-// stores returns the backends every behaviour test runs on: memory
-// always, Redis when HUB_TEST_REDIS_URL is set (unique prefix, cleaned up).
-func stores(t *testing.T) map[string]func(t *testing.T) hub.Store {
-	m := map[string]func(t *testing.T) hub.Store{
-		"memory": func(t *testing.T) hub.Store {
-			ms := &hub.MemoryStore{Name: "hubidem-test-" + randHex()}
-			if err := ms.Provision(caddy.Context{}); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = ms.Cleanup() })
-			return ms.Store()
-		},
-	}
-	if url := os.Getenv("HUB_TEST_REDIS_URL"); url != "" {
-		m["redis"] = func(t *testing.T) hub.Store { return redisStore(t, url) }
-	} else {
-		t.Log("Redis variants skipped: set HUB_TEST_REDIS_URL to run them")
-	}
-	return m
-}
-
-func redisStore(t *testing.T, url string) hub.Store {
-	prefix := "test:hubidem:" + randHex() + ":"
-	rs := &hub.RedisStore{URL: url, Prefix: prefix}
-	if err := rs.Provision(caddy.Context{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = rs.Cleanup()
-		opts, err := redis.ParseURL(url)
-		if err != nil {
-			return
-		}
-		c := redis.NewClient(opts)
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if keys, err := c.Keys(ctx, prefix+"*").Result(); err == nil && len(keys) > 0 {
-			_ = c.Unlink(ctx, keys...).Err()
-		}
-	})
-	return rs.Store()
-}
-
-func randHex() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 func newHandler(t *testing.T, h *Handler, s hub.Store) *Handler {
 	t.Helper()
@@ -164,7 +111,7 @@ func problemType(t *testing.T, res result) string {
 }
 
 func TestReplayIsByteIdentical(t *testing.T) {
-	for name, mk := range stores(t) {
+	for name, mk := range hubtest.Stores(t, "hubidem") {
 		t.Run(name, func(t *testing.T) {
 			h := newHandler(t, &Handler{}, mk(t))
 			up := &upstream{}
@@ -201,7 +148,7 @@ func TestReplayIsByteIdentical(t *testing.T) {
 }
 
 func TestDifferentRequestSameKey422(t *testing.T) {
-	for name, mk := range stores(t) {
+	for name, mk := range hubtest.Stores(t, "hubidem") {
 		t.Run(name, func(t *testing.T) {
 			h := newHandler(t, &Handler{}, mk(t))
 			up := &upstream{}
@@ -225,7 +172,7 @@ func TestDifferentRequestSameKey422(t *testing.T) {
 }
 
 func TestConcurrentRetryGets409(t *testing.T) {
-	for name, mk := range stores(t) {
+	for name, mk := range hubtest.Stores(t, "hubidem") {
 		t.Run(name, func(t *testing.T) {
 			h := newHandler(t, &Handler{}, mk(t))
 			up := &upstream{gate: make(chan struct{})}
@@ -267,7 +214,7 @@ func TestConcurrentRetryGets409(t *testing.T) {
 // A holder that died (its gateway killed) leaves an in-flight entry that
 // expires with lock_ttl: retries get 409 until then, and then run.
 func TestDeadHolderExpires(t *testing.T) {
-	for name, mk := range stores(t) {
+	for name, mk := range hubtest.Stores(t, "hubidem") {
 		t.Run(name, func(t *testing.T) {
 			s := mk(t)
 			h := newHandler(t, &Handler{}, s)
@@ -298,7 +245,7 @@ func TestDeadHolderExpires(t *testing.T) {
 }
 
 func TestNotKeptAnswersRunAgain(t *testing.T) {
-	for name, mk := range stores(t) {
+	for name, mk := range hubtest.Stores(t, "hubidem") {
 		t.Run(name, func(t *testing.T) {
 			h := newHandler(t, &Handler{}, mk(t))
 			for _, st := range []int{500, 503, 409, 429} {
@@ -323,7 +270,7 @@ func TestNotKeptAnswersRunAgain(t *testing.T) {
 }
 
 func TestKeysArePerPrincipal(t *testing.T) {
-	for name, mk := range stores(t) {
+	for name, mk := range hubtest.Stores(t, "hubidem") {
 		t.Run(name, func(t *testing.T) {
 			h := newHandler(t, &Handler{}, mk(t))
 			up := &upstream{}
@@ -339,7 +286,7 @@ func TestKeysArePerPrincipal(t *testing.T) {
 func TestRefusalsAndBypasses(t *testing.T) {
 	req, _ := hub.ParseRoute("POST", "/api/v1/things")
 	mint, _ := hub.ParseRoute("POST", "/api/auth/api-keys")
-	h := newHandler(t, &Handler{Require: []hub.Route{req}, NoStore: []hub.Route{mint}}, stores(t)["memory"](t))
+	h := newHandler(t, &Handler{Require: []hub.Route{req}, NoStore: []hub.Route{mint}}, hubtest.Stores(t, "hubidem")["memory"](t))
 	up := &upstream{}
 
 	res := call{body: `{}`, keyID: "key1"}.do(t, h, up)
@@ -376,7 +323,7 @@ func TestRefusalsAndBypasses(t *testing.T) {
 }
 
 func TestTooLargeAnswerNotKept(t *testing.T) {
-	h := newHandler(t, &Handler{MaxSize: 10}, stores(t)["memory"](t))
+	h := newHandler(t, &Handler{MaxSize: 10}, hubtest.Stores(t, "hubidem")["memory"](t))
 	up := &upstream{}
 	c := call{body: `{"long enough":true}`, key: `"big"`, keyID: "key1"}
 	a, b := c.do(t, h, up), c.do(t, h, up)
@@ -407,7 +354,7 @@ func TestStoreDown(t *testing.T) {
 // An operation of an atomic batch answers before the commit: its key is
 // refused rather than its answer kept; a non-atomic operation's is kept.
 func TestAtomicBatchOperation(t *testing.T) {
-	h := newHandler(t, &Handler{}, stores(t)["memory"](t))
+	h := newHandler(t, &Handler{}, hubtest.Stores(t, "hubidem")["memory"](t))
 	up := &upstream{}
 	res := call{body: `{}`, key: `"op"`, keyID: "key1", atomicTx: "tx1"}.do(t, h, up)
 	if res.code != 400 || problemType(t, res) != "idempotency-key-invalid" || up.calls.Load() != 0 {
@@ -418,7 +365,7 @@ func TestAtomicBatchOperation(t *testing.T) {
 // A request whose handler panics (reverse_proxy's ErrAbortHandler on a
 // broken upstream body) releases its key at once: the retry runs.
 func TestPanicReleasesKey(t *testing.T) {
-	h := newHandler(t, &Handler{}, stores(t)["memory"](t))
+	h := newHandler(t, &Handler{}, hubtest.Stores(t, "hubidem")["memory"](t))
 	c := call{body: `{}`, key: `"boom"`, keyID: "key1"}
 	func() {
 		defer func() {
@@ -432,3 +379,8 @@ func TestPanicReleasesKey(t *testing.T) {
 		t.Fatalf("retry after a panic: %d %s", res.code, res.body)
 	}
 }
+
+// The store fixtures are internal/testutil/hubtest's.
+func redisStore(t *testing.T, url string) hub.Store { return hubtest.RedisStore(t, url, "hubidem") }
+
+var randHex = hubtest.RandHex

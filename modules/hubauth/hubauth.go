@@ -240,14 +240,17 @@ func (h *Handler) forward(r *http.Request, id *hub.Identity) error {
 	hub.SetIdentity(r, id)
 	hub.ProvideAssertion(r, h)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		tx := "" // {hub.batch.tx}: the upstream transaction of an atomic batch
-		if b := hub.BatchOf(r); b != nil {
-			tx = b.Tx
-		}
-		repl.Set("hub.batch.tx", tx)
-		// One provider, read when a log or header asks, instead of six
+		// One provider, read when a log or header asks, instead of seven
 		// values set on every request (issue 12).
-		repl.Map(func(key string) (any, bool) { return identityPlaceholder(id, key) })
+		repl.Map(func(key string) (any, bool) {
+			if key == "hub.batch.tx" { // the upstream transaction of an atomic batch
+				if b := hub.BatchOf(r); b != nil {
+					return b.Tx, true
+				}
+				return "", true
+			}
+			return identityPlaceholder(id, key)
+		})
 	}
 	return nil
 }

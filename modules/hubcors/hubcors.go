@@ -173,7 +173,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		hdr.Set("Access-Control-Expose-Headers", h.expose)
 	}
-	sw := &securityWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, tls: r.TLS != nil}
+	sw := &securityWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, tls: r.TLS != nil}
 	err := next.ServeHTTP(sw, r)
 	if !sw.wrote {
 		// Nothing written: net/http sends the header after this returns,
@@ -265,10 +265,10 @@ func (h *Handler) secure(hdr http.Header, tls bool) {
 // securityWriter adds the security headers when the answer's header is
 // written, after the inner handlers and the upstream set theirs.
 type securityWriter struct {
-	*caddyhttp.ResponseWriterWrapper
-	h     *Handler
-	tls   bool
-	wrote bool
+	caddyhttp.ResponseWriterWrapper // by value: one allocation per request
+	h                               *Handler
+	tls                             bool
+	wrote                           bool
 }
 
 func (sw *securityWriter) WriteHeader(code int) {
